@@ -1,0 +1,61 @@
+"""Migrateway: a Flask application's Alembic migrations, run over HTTP."""
+
+from __future__ import annotations
+
+import os
+
+from flask import Flask
+from flask_migrate import Migrate
+from flask_sqlalchemy import SQLAlchemy
+
+from api.problems import ProblemApi
+
+__version__ = "0.1.0"
+
+db = SQLAlchemy()
+# transaction_per_migration reaches context.configure() through Flask-Migrate's env.py:
+# a failure mid-chain then leaves the database at the last revision that succeeded.
+migrate = Migrate(compare_type=True, render_as_batch=True, transaction_per_migration=True)
+api = ProblemApi(
+    title="Migrateway",
+    version=__version__,
+    description="Run this application's Alembic migrations over HTTP.",
+    doc="/docs",
+)
+
+
+def create_app(config: dict | None = None) -> Flask:
+    """Create the service; ``config`` overrides what the environment says."""
+    from api import models, openapi, problems
+    from api.config import engine_options, load_config
+    from api.resources import commands, health, revisions, status
+    from api.service import MigrationService
+
+    app = Flask(__name__, instance_relative_config=True)
+    app.config.update(load_config(os.environ, app.instance_path))
+    app.config.update(config or {})
+    app.config["SQLALCHEMY_DATABASE_URI"] = app.config["DATABASE_URL"]
+    app.config.setdefault(
+        "SQLALCHEMY_ENGINE_OPTIONS",
+        engine_options(app.config["DATABASE_URL"], app.config["DB_CONNECT_TIMEOUT"]),
+    )
+    os.makedirs(app.instance_path, exist_ok=True)
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=app.config["MIGRATIONS_DIR"])
+    with app.app_context():
+        app.extensions["migrateway"] = MigrationService(
+            migrate=migrate,
+            engine_getter=lambda: db.engine,
+            directory=app.config["MIGRATIONS_DIR"],
+            database_url=app.config["DATABASE_URL"],
+        )
+
+    for module in (revisions, status, commands, health):
+        if module.ns not in api.namespaces:
+            api.add_namespace(module.ns)
+    api.init_app(app)
+    problems.init_app(app)
+    openapi.init_app(app)
+    del models  # imported so db.metadata knows the models (flask db migrate)
+    return app

@@ -1,0 +1,1 @@
+"""Flask-RESTX namespaces: each resource parses, calls the migration service, dumps."""

@@ -1,0 +1,37 @@
+"""GET /revisions and GET /revisions/<rev>: the revision graph."""
+
+from __future__ import annotations
+
+from flask_restx import Namespace, Resource
+
+from api.openapi import model, query_params
+from api.resources import parsing
+from api.resources.problems_doc import documents_problems
+from api.schemas.revisions import RevisionListQuery, RevisionPageSchema, RevisionSchema
+from api.service import service
+
+ns = Namespace("revisions", description="The revision scripts of the migrations directory")
+
+page_model = model(ns, RevisionPageSchema)
+revision_model = model(ns, RevisionSchema)
+
+
+@ns.route("")
+class RevisionList(Resource):
+    @ns.doc(params=query_params(RevisionListQuery))
+    @ns.response(200, "The revisions, newest first", page_model)
+    @documents_problems(ns, 400, 503)
+    def get(self):
+        """List the revision graph, newest first, with what the database has applied."""
+        args = parsing.query(RevisionListQuery())
+        return RevisionPageSchema().dump(service().history(**args))
+
+
+@ns.route("/<string:rev>")
+@ns.param("rev", "A revision id, unique prefix, or symbol: head, base, <label>@head")
+class Revision(Resource):
+    @ns.response(200, "The revision", revision_model)
+    @documents_problems(ns, 400, 404, 409, 503)
+    def get(self, rev: str):
+        """Show one revision."""
+        return RevisionSchema().dump(service().show(rev))

@@ -1,0 +1,44 @@
+"""GET /current, /heads and /branches: where the database and the scripts stand."""
+
+from __future__ import annotations
+
+from flask_restx import Namespace, Resource
+
+from api.openapi import model
+from api.resources.problems_doc import documents_problems
+from api.schemas.revisions import BranchListSchema, RevisionListSchema
+from api.schemas.status import CurrentSchema
+from api.service import service
+
+ns = Namespace("status", path="/", description="The database's revision and the script heads")
+
+current_model = model(ns, CurrentSchema)
+heads_model = model(ns, RevisionListSchema)
+branches_model = model(ns, BranchListSchema)
+
+
+@ns.route("/current")
+class Current(Resource):
+    @ns.response(200, "The database's revision", current_model)
+    @documents_problems(ns, 409, 503)
+    def get(self):
+        """Show the database's revision, the heads, and what an upgrade would apply."""
+        return CurrentSchema().dump(service().current())
+
+
+@ns.route("/heads")
+class Heads(Resource):
+    @ns.response(200, "The head revisions", heads_model)
+    @documents_problems(ns, 503)
+    def get(self):
+        """List the head revisions (flask db heads)."""
+        return RevisionListSchema().dump({"items": service().heads()})
+
+
+@ns.route("/branches")
+class Branches(Resource):
+    @ns.response(200, "The branch points", branches_model)
+    @documents_problems(ns, 503)
+    def get(self):
+        """List the branch points and what follows each (flask db branches)."""
+        return BranchListSchema().dump({"items": service().branches()})

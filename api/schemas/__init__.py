@@ -1,0 +1,1 @@
+"""marshmallow schemas: the one definition of every request and response shape."""

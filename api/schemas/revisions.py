@@ -1,0 +1,61 @@
+"""Shapes of revision metadata: one revision, a page of them, heads and branch points."""
+
+from __future__ import annotations
+
+from marshmallow import Schema, fields, validate
+
+from api.schemas.fields import revision_ids
+
+MAX_LIMIT = 100_000
+
+
+class RevisionSchema(Schema):
+    revision = fields.String(required=True, metadata={"example": "1f2a3b4c5d6e"})
+    down_revisions = revision_ids("The revisions this one follows; two or more for a merge.")
+    branch_labels = fields.List(fields.String())
+    depends_on = revision_ids("Revisions this one depends on without following them.")
+    message = fields.String(allow_none=True)
+    created_at = fields.DateTime(
+        allow_none=True, metadata={"description": "The script's Create Date, ISO 8601."}
+    )
+    path = fields.String(metadata={"description": "Relative to the migrations directory."})
+    is_head = fields.Boolean()
+    is_base = fields.Boolean()
+    is_branch_point = fields.Boolean()
+    is_merge_point = fields.Boolean()
+    applied = fields.Boolean(
+        metadata={"description": "True when the revision is in the database's current history."}
+    )
+
+
+class RevisionPageSchema(Schema):
+    items = fields.List(fields.Nested(RevisionSchema))
+    total = fields.Integer(metadata={"description": "Revisions in the whole graph."})
+    limit = fields.Integer(allow_none=True)
+    offset = fields.Integer()
+
+
+class RevisionListQuery(Schema):
+    limit = fields.Integer(
+        validate=validate.Range(min=1, max=MAX_LIMIT),
+        metadata={"description": "At most this many revisions (default: all)."},
+    )
+    offset = fields.Integer(
+        load_default=0,
+        validate=validate.Range(min=0),
+        metadata={"description": "Skip this many revisions, newest first."},
+    )
+
+
+class RevisionListSchema(Schema):
+    items = fields.List(fields.Nested(RevisionSchema))
+
+
+class BranchSchema(Schema):
+    revision = fields.String()
+    message = fields.String(allow_none=True)
+    next_revisions = revision_ids("The revisions that branch off here.")
+
+
+class BranchListSchema(Schema):
+    items = fields.List(fields.Nested(BranchSchema))

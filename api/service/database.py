@@ -1,0 +1,64 @@
+"""Reading the target database's revision without ever writing to it."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import Engine
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+
+from api import exceptions
+
+
+def describe_error(exc: BaseException) -> str:
+    """A one-line account of a database error: the driver's message, never the SQL statement,
+    its parameters or the connection URL."""
+    if isinstance(exc, DBAPIError) and exc.orig is not None:
+        exc = exc.orig
+    lines = str(exc).strip().splitlines()
+    first = lines[0] if lines else ""
+    return f"{type(exc).__name__}: {first}"[:500]
+
+
+@contextmanager
+def reachable(engine: Engine) -> Iterator[None]:
+    """Turn a failure to reach the database into a 503 problem.
+
+    :raises DatabaseUnavailable:
+    """
+    try:
+        yield
+    except SQLAlchemyError as exc:
+        raise exceptions.DatabaseUnavailable(
+            f"The database {engine.url.render_as_string(hide_password=True)} cannot be reached: "
+            f"{describe_error(exc)}"
+        ) from exc
+
+
+def sqlite_file_missing(engine: Engine) -> bool:
+    """True for a file-based SQLite URL whose file does not exist yet: connecting would create it."""
+    url = engine.url
+    if url.get_backend_name() != "sqlite":
+        return False
+    path = url.database
+    if not path or path == ":memory:" or path.startswith("file:"):
+        return False
+    return not os.path.exists(path)
+
+
+def current_heads(engine: Engine) -> tuple[str, ...]:
+    """The revisions in the database's version table; empty when it is unversioned.
+
+    Unlike ``alembic current``, this never creates the version table (or the SQLite file).
+
+    :raises DatabaseUnavailable:
+    """
+    if sqlite_file_missing(engine):
+        return ()
+    with reachable(engine), engine.connect() as connection:
+        heads = MigrationContext.configure(connection).get_current_heads()
+        connection.rollback()
+    return tuple(sorted(heads))

@@ -1,0 +1,91 @@
+"""Running revision steps through env.py, timing each one and noting where a failure struck."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+
+from alembic.config import Config
+from alembic.runtime.environment import EnvironmentContext
+from alembic.script import ScriptDirectory
+
+from api.service.alembic_env import preserved_logging
+from api.service.results import StepResult
+
+# alembic.context is process-global: two env.py runs in one process would share it.
+_ENV_LOCK = threading.Lock()
+
+
+def _ms(start: float) -> float:
+    return round((time.perf_counter() - start) * 1000, 3)
+
+
+@dataclass
+class StepTimer:
+    """Wraps the steps Alembic will run; the generator resumes only after a step has run and
+    its transaction has committed, so ``done`` holds exactly the committed steps."""
+
+    done: list[StepResult] = field(default_factory=list)
+    running: StepResult | None = None
+
+    def wrap(self, steps: Iterable) -> Iterator:
+        for step in steps:
+            script = getattr(step, "revision", None)
+            self.running = StepResult(
+                revision=script.revision if script is not None else str(step),
+                message=script.doc if script is not None else None,
+                duration_ms=0.0,
+            )
+            start = time.perf_counter()
+            yield step
+            self.done.append(
+                StepResult(self.running.revision, self.running.message, _ms(start))
+            )
+            self.running = None
+
+
+class StepsFailed(Exception):
+    """A step raised; carries what committed before it and which step failed."""
+
+    def __init__(self, timer: StepTimer, error: BaseException):
+        super().__init__(str(error))
+        self.timer = timer
+        self.error = error
+
+
+def run_env(
+    config: Config,
+    script: ScriptDirectory,
+    plan: Callable[[tuple[str, ...]], Iterable],
+    *,
+    as_sql: bool = False,
+    starting_rev: tuple[str, ...] | None = None,
+    destination_rev: str | None = None,
+    purge: bool = False,
+) -> StepTimer:
+    """Run env.py with ``plan(current_heads)`` as the work, the way ``alembic.command`` does.
+
+    :raises StepsFailed: env.py or a revision raised.
+    """
+    timer = StepTimer()
+
+    def work(rev, context):
+        return timer.wrap(plan(tuple(rev)))
+
+    with _ENV_LOCK, preserved_logging():
+        try:
+            with EnvironmentContext(
+                config,
+                script,
+                fn=work,
+                as_sql=as_sql,
+                starting_rev=starting_rev or None,
+                destination_rev=destination_rev,
+                purge=purge,
+            ):
+                script.run_env()
+        except Exception as exc:
+            raise StepsFailed(timer, exc) from exc
+    return timer
