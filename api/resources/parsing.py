@@ -51,6 +51,7 @@ def query(schema: Schema) -> dict:
     repeated = sorted(k for k in args if len(args.getlist(k)) > 1)
     if repeated:
         raise exceptions.InvalidRequest(
-            "A query parameter is given more than once.", errors={k: ["Repeated."] for k in repeated}
+            "A query parameter is given more than once.",
+            errors={k: ["Repeated."] for k in repeated},
         )
     return _validated(schema, args.to_dict())

@@ -11,7 +11,9 @@ class UpgradeRequest(Schema):
     target = revision_target(load_default="head")
     sql = strict_boolean(
         load_default=False,
-        metadata={"description": "Return the SQL from the database's revision to the target; run nothing."},
+        metadata={
+            "description": "Return the SQL from the database's revision to the target; run nothing."
+        },
     )
 
 
@@ -19,7 +21,9 @@ class DowngradeRequest(Schema):
     target = revision_target(required=True, example="-1")
     sql = strict_boolean(
         load_default=False,
-        metadata={"description": "Return the SQL from the database's revision to the target; run nothing."},
+        metadata={
+            "description": "Return the SQL from the database's revision to the target; run nothing."
+        },
     )
 
 

@@ -7,6 +7,7 @@ they never look at a request.
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import replace
 
@@ -28,6 +29,9 @@ from api.service.results import (
 from api.service.runner import StepsFailed, run_env
 
 __all__ = ["MigrationService"]
+
+# A step relative to the current revision: "-1", "+2" (not "head-1" or "label@-1").
+_RELATIVE = re.compile(r"^[+-]\d+$")
 
 
 class MigrationService:
@@ -122,7 +126,19 @@ class MigrationService:
         return self._run("upgrade", target, sql=sql)
 
     def downgrade(self, target: str, sql: bool = False) -> RunResult:
-        """Downgrade to ``target`` (a revision, ``-N``, ``base``); see :meth:`upgrade`."""
+        """Downgrade to ``target`` (a revision, ``-N``, ``base``); see :meth:`upgrade`.
+
+        A relative step from several heads is refused: which branch it walks down is a guess
+        (Alembic only warns), and a rollback must never guess.
+        """
+        if _RELATIVE.match(target):
+            before = current_heads(self.engine)
+            if len(before) > 1:
+                raise exceptions.RevisionConflict(
+                    f"The database has several heads; '{target}' does not say which branch to "
+                    "walk down. Name the revision to downgrade to.",
+                    current=list(before),
+                )
         return self._run("downgrade", target, sql=sql)
 
     def stamp(self, target: str, purge: bool = False) -> RunResult:

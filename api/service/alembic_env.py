@@ -52,6 +52,8 @@ def preserved_logging() -> Iterator[None]:
         for name, lg in list(manager.loggerDict.items()):
             if not isinstance(lg, logging.Logger):
                 continue
-            disabled, level, handlers, propagate = saved.get(name, (False, logging.NOTSET, [], True))
+            disabled, level, handlers, propagate = saved.get(
+                name, (False, logging.NOTSET, [], True)
+            )
             lg.disabled, lg.level, lg.propagate = disabled, level, propagate
             lg.handlers[:] = handlers

@@ -39,7 +39,7 @@ def reachable(engine: Engine) -> Iterator[None]:
 
 
 def sqlite_file_missing(engine: Engine) -> bool:
-    """True for a file-based SQLite URL whose file does not exist yet: connecting would create it."""
+    """True for a SQLite URL whose file does not exist yet: connecting would create it."""
     url = engine.url
     if url.get_backend_name() != "sqlite":
         return False

@@ -87,9 +87,7 @@ class RevisionGraph:
         with revision_errors(self.script):
             found = self.script.get_revision(ident)
         if found is None:  # "base" resolves to no revision
-            raise exceptions.UnknownRevision(
-                f"'{ident}' names no revision script", revision=ident
-            )
+            raise exceptions.UnknownRevision(f"'{ident}' names no revision script", revision=ident)
         return self.by_id[found.revision]
 
     def check_known(self, current: tuple[str, ...]) -> None:
@@ -121,7 +119,9 @@ def revision_errors(script: ScriptDirectory) -> Iterator[None]:
             ) from None
         if isinstance(cause, alembic_revision.ResolutionError):
             prefix = cause.argument or ""
-            candidates = sorted(r for r in script.revision_map._revision_map if r and r.startswith(prefix))
+            candidates = sorted(
+                r for r in script.revision_map._revision_map if r and r.startswith(prefix)
+            )
             if len(candidates) > 1 and str(cause).startswith("Multiple revisions start"):
                 raise exceptions.AmbiguousRevision(
                     f"'{prefix}' is the start of several revisions; give more characters.",

@@ -40,9 +40,7 @@ class StepTimer:
             )
             start = time.perf_counter()
             yield step
-            self.done.append(
-                StepResult(self.running.revision, self.running.message, _ms(start))
-            )
+            self.done.append(StepResult(self.running.revision, self.running.message, _ms(start)))
             self.running = None
 
 
