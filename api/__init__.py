@@ -28,7 +28,7 @@ def create_app(config: dict | None = None) -> Flask:
     """Create the service; ``config`` overrides what the environment says."""
     from api import models, openapi, problems
     from api.config import engine_options, load_config
-    from api.resources import commands, health, revisions, status
+    from api.resources import commands, health, operations, revisions, status
     from api.service import MigrationService
 
     app = Flask(__name__, instance_relative_config=True)
@@ -51,7 +51,7 @@ def create_app(config: dict | None = None) -> Flask:
             database_url=app.config["DATABASE_URL"],
         )
 
-    for module in (revisions, status, commands, health):
+    for module in (revisions, status, commands, operations, health):
         if module.ns not in api.namespaces:
             api.add_namespace(module.ns)
     api.init_app(app)

@@ -15,6 +15,7 @@ def load_config(environ: Mapping[str, str], instance_path: str) -> dict:
     Every setting the service reads lives here; tests pass overrides to ``create_app``.
     """
     default_db = "sqlite:///" + os.path.join(instance_path, "migrateway.sqlite")
+    embedded = "DATABASE_URL" not in environ
     return {
         # The target database: the one whose schema is migrated.
         "DATABASE_URL": environ.get("DATABASE_URL", default_db),
@@ -23,6 +24,13 @@ def load_config(environ: Mapping[str, str], instance_path: str) -> dict:
         "DB_CONNECT_TIMEOUT": int(environ.get("DB_CONNECT_TIMEOUT", "5")),
         # Request bodies are a few small fields; anything larger is refused with 413.
         "MAX_CONTENT_LENGTH": int(environ.get("MAX_CONTENT_LENGTH", str(16 * 1024))),
+        # Bearer tokens (api.auth): a JSON list of {"name", "sha256", "scopes"}, inline and/or
+        # in a file. Only the embedded default database reads instance/tokens.json unasked and
+        # gets a local token from the run command; a DATABASE_URL someone gave never does.
+        "MIGRATEWAY_TOKENS": environ.get("MIGRATEWAY_TOKENS"),
+        "MIGRATEWAY_TOKENS_FILE": environ.get("MIGRATEWAY_TOKENS_FILE")
+        or (os.path.join(instance_path, "tokens.json") if embedded else None),
+        "CREATE_LOCAL_TOKEN": embedded,
         # Flask-RESTX: no "did you mean" prose in 404s, no "message" key in errors
         # (the problem+json handler owns the error body), and marshmallow validates bodies.
         "RESTX_ERROR_404_HELP": False,

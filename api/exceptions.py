@@ -82,3 +82,82 @@ class UnsupportedMediaType(Problem):
     status = 415
     slug = "unsupported-media-type"
     title = "Unsupported media type"
+
+
+class Locked(Problem):
+    status = 409
+    slug = "locked"
+    title = "Another migration holds the lock"
+
+
+class RecoveryRequired(Problem):
+    """A failed revision may have partly run on a database without transactional DDL."""
+
+    status = 409
+    slug = "recovery-required"
+    title = "The database needs an operator before it is migrated again"
+
+
+class PreconditionFailed(Problem):
+    status = 412
+    slug = "precondition-failed"
+    title = "The database has moved since you looked"
+
+
+class IdempotencyKeyReused(Problem):
+    status = 422
+    slug = "idempotency-key-reused"
+    title = "Idempotency-Key reused with another request"
+
+
+class OperationInProgress(Problem):
+    status = 409
+    slug = "operation-in-progress"
+    title = "The request with this Idempotency-Key is still running"
+
+
+class UnknownOperation(Problem):
+    status = 404
+    slug = "unknown-operation"
+    title = "Unknown operation"
+
+
+class AlreadyDone(Exception):
+    """Not an error: a request with this Idempotency-Key was answered while this one waited
+    for the lock. Carries that operation so the caller can replay its answer."""
+
+    def __init__(self, operation):
+        super().__init__(operation.id)
+        self.operation = operation
+
+
+class Unauthorized(Problem):
+    """No token, a malformed one, or one no entry matches (RFC 6750 ``WWW-Authenticate``)."""
+
+    status = 401
+    slug = "unauthorized"
+    title = "A valid bearer token is required"
+
+    def __init__(self, detail: str, error: str | None = None, **extra):
+        super().__init__(detail, **extra)
+        challenge = 'Bearer realm="migrateway"'
+        if error:
+            challenge += f', error="{error}"'
+        self.headers["WWW-Authenticate"] = challenge
+
+
+class Forbidden(Problem):
+    """A known token without the scope the call needs."""
+
+    status = 403
+    slug = "forbidden"
+    title = "The token lacks the scope this call needs"
+
+    def __init__(self, detail: str, missing_scope: str | None = None, **extra):
+        if missing_scope:
+            extra["missing_scope"] = missing_scope
+        super().__init__(detail, **extra)
+        challenge = 'Bearer realm="migrateway", error="insufficient_scope"'
+        if missing_scope:
+            challenge += f', scope="{missing_scope}"'
+        self.headers["WWW-Authenticate"] = challenge

@@ -59,8 +59,12 @@ def fresh_database(admin_url: str, tmp_path: Path) -> Iterator[str]:
         yield make_url(admin_url).set(database=name).render_as_string(hide_password=False)
     finally:
         with admin.connect() as conn:
-            force = " WITH (FORCE)" if admin.dialect.name == "postgresql" else ""
-            conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name}{force}")
+            if admin.dialect.name == "postgresql":
+                conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+            else:
+                conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name}")
+                # The operation log's database beside it (see api/service/oplog.py).
+                conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name}_migrateway")
         admin.dispose()
 
 

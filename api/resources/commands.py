@@ -5,8 +5,8 @@ from __future__ import annotations
 from flask_restx import Namespace, Resource
 
 from api.openapi import model
-from api.resources import parsing
 from api.resources.problems_doc import documents_problems
+from api.resources.writes import perform
 from api.schemas.commands import (
     DowngradeRequest,
     DowngradeResult,
@@ -15,41 +15,52 @@ from api.schemas.commands import (
     UpgradeRequest,
     UpgradeResult,
 )
-from api.service import service
 
 ns = Namespace("migrations", path="/", description="Upgrade, downgrade and stamp the database")
 
-WRITE_PROBLEMS = (400, 404, 409, 413, 415, 422, 503)
+WRITE_PROBLEMS = (400, 404, 409, 412, 413, 415, 422, 503)
+WRITE_HEADERS = {
+    "Idempotency-Key": {
+        "in": "header",
+        "type": "string",
+        "description": "A retry with the same key and body returns the first answer.",
+    },
+    "If-Match": {
+        "in": "header",
+        "type": "string",
+        "description": "The ETag of GET /current; 412 if the database has moved.",
+    },
+}
 
 
 @ns.route("/upgrade")
 class Upgrade(Resource):
+    @ns.doc(params=WRITE_HEADERS)
     @ns.expect(model(ns, UpgradeRequest))
     @ns.response(200, "Upgraded (or already there: nothing applied)", model(ns, UpgradeResult))
     @documents_problems(ns, *WRITE_PROBLEMS)
     def post(self):
         """Upgrade the database to a target revision (default: head)."""
-        args = parsing.body(UpgradeRequest())
-        return UpgradeResult().dump(service().upgrade(**args))
+        return perform("upgrade", UpgradeRequest(), UpgradeResult())
 
 
 @ns.route("/downgrade")
 class Downgrade(Resource):
+    @ns.doc(params=WRITE_HEADERS)
     @ns.expect(model(ns, DowngradeRequest))
     @ns.response(200, "Downgraded", model(ns, DowngradeResult))
     @documents_problems(ns, *WRITE_PROBLEMS)
     def post(self):
         """Downgrade the database to an explicit target revision (-1, a revision, base)."""
-        args = parsing.body(DowngradeRequest())
-        return DowngradeResult().dump(service().downgrade(**args))
+        return perform("downgrade", DowngradeRequest(), DowngradeResult())
 
 
 @ns.route("/stamp")
 class Stamp(Resource):
+    @ns.doc(params=WRITE_HEADERS)
     @ns.expect(model(ns, StampRequest))
     @ns.response(200, "Stamped", model(ns, StampResult))
     @documents_problems(ns, *WRITE_PROBLEMS)
     def post(self):
         """Set the database's revision without running migrations."""
-        args = parsing.body(StampRequest())
-        return StampResult().dump(service().stamp(**args))
+        return perform("stamp", StampRequest(), StampResult())

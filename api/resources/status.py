@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask_restx import Namespace, Resource
 
 from api.openapi import model
+from api.resources.preconditions import etag
 from api.resources.problems_doc import documents_problems
 from api.schemas.revisions import BranchListSchema, RevisionListSchema
 from api.schemas.status import CurrentSchema
@@ -23,7 +24,8 @@ class Current(Resource):
     @documents_problems(ns, 409, 503)
     def get(self):
         """Show the database's revision, the heads, and what an upgrade would apply."""
-        return CurrentSchema().dump(service().current())
+        state = service().current()
+        return CurrentSchema().dump(state), 200, {"ETag": etag(state.current)}
 
 
 @ns.route("/heads")

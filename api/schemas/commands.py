@@ -2,12 +2,30 @@
 
 from __future__ import annotations
 
-from marshmallow import Schema, fields
+from marshmallow import Schema, fields, validate
 
 from api.schemas.fields import revision_ids, revision_target, strict_boolean
 
+MAX_LOCK_TIMEOUT = 60.0
 
-class UpgradeRequest(Schema):
+
+class _WriteRequest(Schema):
+    lock_timeout = fields.Float(
+        load_default=5.0,
+        validate=validate.Range(min=0, max=MAX_LOCK_TIMEOUT),
+        metadata={"description": "Seconds to wait for another migration to finish (then 409)."},
+    )
+    expected_current = fields.List(
+        revision_target(),
+        validate=validate.Length(max=32),
+        metadata={
+            "description": "The revisions you believe the database is at ([] for none); "
+            "412 if it has moved. Same as If-Match with GET /current's ETag."
+        },
+    )
+
+
+class UpgradeRequest(_WriteRequest):
     target = revision_target(load_default="head")
     sql = strict_boolean(
         load_default=False,
@@ -17,7 +35,7 @@ class UpgradeRequest(Schema):
     )
 
 
-class DowngradeRequest(Schema):
+class DowngradeRequest(_WriteRequest):
     target = revision_target(required=True, example="-1")
     sql = strict_boolean(
         load_default=False,
@@ -27,7 +45,7 @@ class DowngradeRequest(Schema):
     )
 
 
-class StampRequest(Schema):
+class StampRequest(_WriteRequest):
     target = revision_target(required=True)
     purge = strict_boolean(
         load_default=False,
@@ -53,6 +71,7 @@ class _RunSchema(Schema):
     sql = fields.String(
         allow_none=True, metadata={"description": "With sql=true: the SQL that would run."}
     )
+    operation_id = fields.String(metadata={"description": "See GET /operations/<id>."})
 
 
 class UpgradeResult(_RunSchema):

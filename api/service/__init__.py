@@ -16,17 +16,20 @@ from flask import current_app
 from sqlalchemy import Engine
 
 from api import exceptions
+from api.service import writes
 from api.service.alembic_env import build_config
-from api.service.database import current_heads, describe_error
+from api.service.database import current_heads
 from api.service.graph import GraphCache, RevisionGraph, revision_errors
+from api.service.lock import LockTimeout, migration_lock
+from api.service.oplog import Operation, OperationLog
 from api.service.results import (
     Branch,
+    CallContext,
     CurrentState,
     RevisionInfo,
     RevisionPage,
     RunResult,
 )
-from api.service.runner import StepsFailed, run_env
 
 __all__ = ["MigrationService"]
 
@@ -43,12 +46,19 @@ class MigrationService:
         self.directory = directory
         self.database_url = database_url
         self._graphs = GraphCache()
+        self._oplog: OperationLog | None = None
 
     # -- plumbing -------------------------------------------------------------------------
 
     @property
     def engine(self) -> Engine:
         return self._engine_getter()
+
+    @property
+    def oplog(self) -> OperationLog:
+        if self._oplog is None:
+            self._oplog = OperationLog(self.engine)
+        return self._oplog
 
     def config(self) -> Config:
         """A fresh Alembic Config for one command (it carries that command's output buffer)."""
@@ -114,18 +124,22 @@ class MigrationService:
 
     # -- writes ---------------------------------------------------------------------------
 
-    def upgrade(self, target: str = "head", sql: bool = False) -> RunResult:
+    def upgrade(
+        self, target: str = "head", sql: bool = False, ctx: CallContext | None = None
+    ) -> RunResult:
         """Upgrade to ``target`` (a revision, ``head``, ``heads``, ``+N``, ``label@head``).
 
         With ``sql`` the SQL from the database's actual revision to the target is returned
         and nothing runs.
 
-        :raises UnknownRevision, MultipleHeads, RevisionConflict, MigrationFailed,
-            DatabaseUnavailable:
+        :raises Locked, PreconditionFailed, RecoveryRequired, UnknownRevision, MultipleHeads,
+            RevisionConflict, MigrationFailed, DatabaseUnavailable:
         """
-        return self._run("upgrade", target, sql=sql)
+        return writes.run(self, "upgrade", target, sql=sql, ctx=ctx or CallContext())
 
-    def downgrade(self, target: str, sql: bool = False) -> RunResult:
+    def downgrade(
+        self, target: str, sql: bool = False, ctx: CallContext | None = None
+    ) -> RunResult:
         """Downgrade to ``target`` (a revision, ``-N``, ``base``); see :meth:`upgrade`.
 
         A relative step from several heads is refused: which branch it walks down is a guess
@@ -139,77 +153,45 @@ class MigrationService:
                     "walk down. Name the revision to downgrade to.",
                     current=list(before),
                 )
-        return self._run("downgrade", target, sql=sql)
+        return writes.run(self, "downgrade", target, sql=sql, ctx=ctx or CallContext())
 
-    def stamp(self, target: str, purge: bool = False) -> RunResult:
+    def stamp(self, target: str, purge: bool = False, ctx: CallContext | None = None) -> RunResult:
         """Set the version table to ``target`` without running any migration."""
-        return self._run("stamp", target, purge=purge)
+        return writes.run(self, "stamp", target, purge=purge, ctx=ctx or CallContext())
 
-    def _run(self, kind: str, target: str, sql: bool = False, purge: bool = False) -> RunResult:
-        config = self.config()
-        graph = self.graph(config)
-        script = graph.script
-        start = time.perf_counter()
-        before = current_heads(self.engine)
-        if kind != "stamp" or not purge:
-            graph.check_known(before)
+    # -- the operation log ----------------------------------------------------------------
 
-        def plan(heads: tuple[str, ...]):
-            if kind == "upgrade":
-                return script._upgrade_revs(target, heads)
-            if kind == "downgrade":
-                return script._downgrade_revs(target, heads)
-            return script._stamp_revs((target,), heads)
+    def operations(self, limit: int = 50, offset: int = 0) -> tuple[list[Operation], int]:
+        """Recorded operations, newest first, with dead 'running' ones marked interrupted."""
+        self._reap()
+        return self.oplog.page(limit, offset)
 
-        # Resolve the target before env.py runs, so a bad target is a clean 404/409.
-        try:
-            with revision_errors(script):
-                planned = list(plan(() if purge else before))
-        except exceptions.RevisionConflict as conflict:
-            conflict.extra.setdefault("current", list(before))
-            raise
-        if not planned and not sql and not purge:
-            return RunResult(from_=before, to=before, duration_ms=_ms(start))
+    def operation(self, op_id: str) -> Operation:
+        """One recorded operation.
 
-        try:
-            timer = run_env(
-                config,
-                script,
-                plan,
-                as_sql=sql,
-                starting_rev=before if sql else None,
-                purge=purge,
-            )
-        except StepsFailed as failed:
-            raise self._failure(kind, target, before, failed) from failed.error
+        :raises UnknownOperation:
+        """
+        self._reap()
+        op = self.oplog.get(op_id)
+        if op is None:
+            raise exceptions.UnknownOperation(f"No operation has the id '{op_id}'.", id=op_id)
+        return op
 
-        result = RunResult(from_=before, to=before if sql else current_heads(self.engine))
-        if kind != "stamp":
-            result.steps = timer.done
-        if sql:
-            result.sql = config.output_buffer.getvalue()
-        result.duration_ms = _ms(start)
-        return result
+    def operation_by_key(self, key: str) -> Operation | None:
+        return self.oplog.by_key(key)
 
-    def _failure(self, kind, target, before, failed: StepsFailed) -> exceptions.MigrationFailed:
-        """Describe a failed run from what the database says now, never from assumptions."""
-        try:
-            now: list[str] | None = list(current_heads(self.engine))
-        except exceptions.DatabaseUnavailable:
-            now = None
-        running = failed.timer.running
-        where = f"revision {running.revision}" if running else "env.py, before any revision ran"
-        return exceptions.MigrationFailed(
-            f"{kind} to {target} failed in {where}: {describe_error(failed.error)}",
-            failed_revision=running.revision if running else None,
-            error=describe_error(failed.error),
-            completed=[
-                {"revision": s.revision, "message": s.message, "duration_ms": s.duration_ms}
-                for s in failed.timer.done
-            ],
-            **{"from": list(before)},
-            current=now,
-        )
+    def save_response(self, op_id: str, status: int, body: str) -> None:
+        self.oplog.save_response(op_id, status, body)
+
+    def _reap(self) -> None:
+        # An operation left running by a dead process shows as interrupted as soon as its
+        # lock is seen free.
+        if self.oplog.running() is not None:
+            try:
+                with migration_lock(self.engine, 0):
+                    self.oplog.mark_interrupted()
+            except LockTimeout:
+                pass
 
 
 def _with_applied(info: RevisionInfo, applied: frozenset[str]) -> RevisionInfo:

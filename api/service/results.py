@@ -68,3 +68,17 @@ class RunResult:
     steps: list[StepResult] = field(default_factory=list)
     duration_ms: float = 0.0
     sql: str | None = None
+    operation_id: str | None = None
+
+
+@dataclass(frozen=True)
+class CallContext:
+    """Who asks, from where, and on what conditions: recorded with the operation."""
+
+    actor: str = "anonymous"
+    client_address: str | None = None
+    lock_timeout: float = 5.0
+    # The revisions the caller believes the database is at (If-Match / expected_current).
+    expected_current: tuple[str, ...] | None = None
+    idempotency_key: str | None = None
+    request_hash: str | None = None

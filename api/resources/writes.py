@@ -1,0 +1,96 @@
+"""What every POST that changes the database shares: preconditions, Idempotency-Key, actor."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+from flask import Response, g, request
+from marshmallow import Schema
+
+from api import exceptions
+from api.problems import PROBLEM_MEDIA_TYPE, problem_body
+from api.resources import parsing
+from api.resources.preconditions import if_match
+from api.service import service
+from api.service.results import CallContext
+
+MAX_KEY_LENGTH = 255
+
+
+def perform(kind: str, request_schema: Schema, result_schema: Schema):
+    """Parse the request, run ``kind`` once per Idempotency-Key, and answer."""
+    args = parsing.body(request_schema)
+    lock_timeout = args.pop("lock_timeout")
+    expected = _expected(args.pop("expected_current", None))
+    key = _idempotency_key()
+    fingerprint = hashlib.sha256(
+        json.dumps({"kind": kind, "expected": expected, **args}, sort_keys=True).encode()
+    ).hexdigest()
+    svc = service()
+    if key:
+        prior = svc.operation_by_key(key)
+        if prior is not None:
+            return _replay(prior, fingerprint)
+    ctx = CallContext(
+        actor=g.get("actor", "anonymous"),
+        client_address=request.remote_addr,
+        lock_timeout=lock_timeout,
+        expected_current=expected,
+        idempotency_key=key,
+        request_hash=fingerprint,
+    )
+    try:
+        result = getattr(svc, kind)(**args, ctx=ctx)
+    except exceptions.AlreadyDone as done:
+        return _replay(done.operation, fingerprint)
+    except exceptions.Problem as problem:
+        op_id = problem.extra.get("operation_id")
+        if key and op_id:
+            body = problem_body(
+                problem.status, problem.slug, problem.title, problem.detail, **problem.extra
+            )
+            svc.save_response(op_id, problem.status, json.dumps(body))
+        raise
+    body = result_schema.dump(result)
+    if key:
+        svc.save_response(result.operation_id, 200, json.dumps(body))
+    return body
+
+
+def _expected(from_body: list[str] | None) -> tuple[str, ...] | None:
+    from_header = if_match()
+    from_body = tuple(from_body) if from_body is not None else None
+    if from_header is not None and from_body is not None and set(from_header) != set(from_body):
+        raise exceptions.InvalidRequest("If-Match and expected_current disagree; send one.")
+    return from_header if from_header is not None else from_body
+
+
+def _idempotency_key() -> str | None:
+    key = request.headers.get("Idempotency-Key")
+    if key is None:
+        return None
+    if not key or len(key) > MAX_KEY_LENGTH or not key.isprintable():
+        raise exceptions.InvalidRequest(
+            f"Idempotency-Key must be 1 to {MAX_KEY_LENGTH} printable characters."
+        )
+    return key
+
+
+def _replay(prior, fingerprint: str) -> Response:
+    """The first answer given for this key; nothing runs again."""
+    if prior.request_hash != fingerprint:
+        raise exceptions.IdempotencyKeyReused(
+            "This Idempotency-Key was used for a different request; use a new key.",
+            operation_id=prior.id,
+        )
+    if prior.response_status is None:
+        raise exceptions.OperationInProgress(
+            f"Operation {prior.id} with this key has no answer yet ({prior.status}); "
+            f"see GET /operations/{prior.id}.",
+            operation_id=prior.id,
+        )
+    mimetype = "application/json" if prior.response_status < 400 else PROBLEM_MEDIA_TYPE
+    response = Response(prior.response_body, status=prior.response_status, mimetype=mimetype)
+    response.headers["Idempotent-Replayed"] = "true"
+    return response

@@ -1,0 +1,39 @@
+"""Shapes of the operation log."""
+
+from __future__ import annotations
+
+from marshmallow import Schema, fields, validate
+
+from api.schemas.commands import StepSchema
+
+
+class OperationSchema(Schema):
+    id = fields.String()
+    kind = fields.String(metadata={"enum": ["upgrade", "downgrade", "stamp"]})
+    actor = fields.String()
+    target = fields.String()
+    sql = fields.Boolean(metadata={"description": "A dry run that returned SQL."})
+    from_ = fields.List(fields.String(), data_key="from")
+    to = fields.List(fields.String(), allow_none=True)
+    steps = fields.List(fields.Nested(StepSchema))
+    status = fields.String(metadata={"enum": ["running", "succeeded", "failed", "interrupted"]})
+    error = fields.String(allow_none=True)
+    failed_revision = fields.String(allow_none=True)
+    partial_possible = fields.Boolean(
+        metadata={"description": "The failed revision may have partly run (no transactional DDL)."}
+    )
+    started_at = fields.DateTime()
+    finished_at = fields.DateTime(allow_none=True)
+    client_address = fields.String(allow_none=True)
+
+
+class OperationPageSchema(Schema):
+    items = fields.List(fields.Nested(OperationSchema))
+    total = fields.Integer()
+    limit = fields.Integer()
+    offset = fields.Integer()
+
+
+class OperationListQuery(Schema):
+    limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=1000))
+    offset = fields.Integer(load_default=0, validate=validate.Range(min=0))

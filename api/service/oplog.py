@@ -1,0 +1,317 @@
+"""The operation log: every upgrade, downgrade and stamp, like Flyway's schema history.
+
+It lives beside the target database but out of sight of the users' autogenerate (which
+proposes to drop any table it does not know): in the schema ``migrateway`` on PostgreSQL,
+in the database ``<name>_migrateway`` on MariaDB/MySQL, and in a sibling file for SQLite.
+Every replica managing the same database therefore shares it, and it survives restarts.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+from sqlalchemy import Engine
+from sqlalchemy.dialects import mysql
+
+from api.service.results import StepResult
+
+RUNNING, SUCCEEDED, FAILED, INTERRUPTED = "running", "succeeded", "failed", "interrupted"
+
+# Microseconds on MariaDB too, whose DATETIME keeps whole seconds unless told otherwise.
+_TIMESTAMP = sa.DateTime(timezone=True).with_variant(mysql.DATETIME(fsp=6), "mysql", "mariadb")
+
+_metadata = sa.MetaData()
+operations = sa.Table(
+    "operations",
+    _metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("actor", sa.String(128), nullable=False),
+    sa.Column("target", sa.String(128), nullable=False),
+    sa.Column("sql", sa.Boolean, nullable=False),
+    sa.Column("from_revisions", sa.Text, nullable=False),
+    sa.Column("to_revisions", sa.Text),
+    sa.Column("steps", sa.Text, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False, index=True),
+    sa.Column("error", sa.Text),
+    sa.Column("failed_revision", sa.String(64)),
+    sa.Column("partial_possible", sa.Boolean, nullable=False),
+    sa.Column("started_at", _TIMESTAMP, nullable=False, index=True),
+    sa.Column("finished_at", _TIMESTAMP),
+    sa.Column("client_address", sa.String(64)),
+    sa.Column("idempotency_key", sa.String(255), unique=True),
+    sa.Column("request_hash", sa.String(64)),
+    sa.Column("response_status", sa.Integer),
+    sa.Column("response_body", sa.Text),
+)
+
+
+@dataclass
+class Operation:
+    id: str
+    kind: str
+    actor: str
+    target: str
+    sql: bool
+    from_: tuple[str, ...]
+    to: tuple[str, ...] | None
+    steps: list[StepResult]
+    status: str
+    error: str | None
+    failed_revision: str | None
+    partial_possible: bool
+    started_at: datetime
+    finished_at: datetime | None
+    client_address: str | None
+    idempotency_key: str | None = None
+    request_hash: str | None = None
+    response_status: int | None = None
+    response_body: str | None = field(default=None, repr=False)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    # SQLite and MariaDB hand back naive datetimes; every stored time is UTC.
+    if value is not None and value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value
+
+
+def _from_row(row) -> Operation:
+    m = row._mapping
+    return Operation(
+        id=m["id"],
+        kind=m["kind"],
+        actor=m["actor"],
+        target=m["target"],
+        sql=bool(m["sql"]),
+        from_=tuple(json.loads(m["from_revisions"])),
+        to=tuple(json.loads(m["to_revisions"])) if m["to_revisions"] is not None else None,
+        steps=[StepResult(**s) for s in json.loads(m["steps"])],
+        status=m["status"],
+        error=m["error"],
+        failed_revision=m["failed_revision"],
+        partial_possible=bool(m["partial_possible"]),
+        started_at=_utc(m["started_at"]),
+        finished_at=_utc(m["finished_at"]),
+        client_address=m["client_address"],
+        idempotency_key=m["idempotency_key"],
+        request_hash=m["request_hash"],
+        response_status=m["response_status"],
+        response_body=m["response_body"],
+    )
+
+
+class OperationLog:
+    """Reads and writes the operation log of one target database."""
+
+    def __init__(self, target: Engine):
+        self._target = target
+        self._ready = False
+        self._ready_lock = threading.Lock()
+        dialect = target.dialect.name
+        if dialect == "sqlite":
+            path = target.url.database
+            log_path = f"{path}.operations.sqlite" if path and path != ":memory:" else ""
+            self.engine = sa.create_engine(f"sqlite:///{log_path}")
+            self._schema = None
+        else:
+            self.engine = target
+            self._schema = (
+                "migrateway" if dialect == "postgresql" else f"{target.url.database}_migrateway"
+            )
+        self._options = {"schema_translate_map": {None: self._schema}} if self._schema else {}
+
+    def _connect(self):
+        return self.engine.connect().execution_options(**self._options)
+
+    def _exists(self) -> bool:
+        if self._ready:
+            return True
+        if self.engine.dialect.name == "sqlite" and self.engine is not self._target:
+            path = self.engine.url.database
+            if path and not os.path.exists(path):
+                return False
+        return sa.inspect(self.engine).has_table("operations", schema=self._schema)
+
+    def ensure(self) -> None:
+        """Create the log's schema and table on first write (never on a read)."""
+        with self._ready_lock:
+            if self._ready:
+                return
+            with self.engine.begin() as conn:
+                if self.engine.dialect.name == "postgresql":
+                    conn.exec_driver_sql(f'CREATE SCHEMA IF NOT EXISTS "{self._schema}"')
+                elif self._schema:
+                    conn.exec_driver_sql(f"CREATE DATABASE IF NOT EXISTS `{self._schema}`")
+            with self._connect() as conn:
+                _metadata.create_all(conn, checkfirst=True)
+                conn.commit()
+            self._ready = True
+
+    # -- writes ---------------------------------------------------------------------------
+
+    def start(
+        self, *, kind, actor, target, sql, from_, client_address, idempotency_key, request_hash
+    ) -> Operation:
+        """Record an operation as running; called before its first statement runs."""
+        self.ensure()
+        op = Operation(
+            id=str(uuid.uuid4()),
+            kind=kind,
+            actor=actor,
+            target=target,
+            sql=sql,
+            from_=tuple(from_),
+            to=None,
+            steps=[],
+            status=RUNNING,
+            error=None,
+            failed_revision=None,
+            partial_possible=False,
+            started_at=_now(),
+            finished_at=None,
+            client_address=client_address,
+            idempotency_key=idempotency_key,
+            request_hash=request_hash,
+        )
+        with self._connect() as conn:
+            conn.execute(
+                operations.insert().values(
+                    id=op.id,
+                    kind=kind,
+                    actor=actor,
+                    target=target,
+                    sql=sql,
+                    from_revisions=json.dumps(list(op.from_)),
+                    steps="[]",
+                    status=RUNNING,
+                    partial_possible=False,
+                    started_at=op.started_at,
+                    client_address=client_address,
+                    idempotency_key=idempotency_key,
+                    request_hash=request_hash,
+                )
+            )
+            conn.commit()
+        return op
+
+    def finish(
+        self,
+        op_id: str,
+        *,
+        status: str,
+        to,
+        steps: list[StepResult],
+        error=None,
+        failed_revision=None,
+        partial_possible=False,
+    ) -> None:
+        """Record how an operation ended."""
+        with self._connect() as conn:
+            conn.execute(
+                operations.update()
+                .where(operations.c.id == op_id)
+                .values(
+                    status=status,
+                    to_revisions=json.dumps(list(to)) if to is not None else None,
+                    steps=json.dumps([s.__dict__ for s in steps]),
+                    error=error,
+                    failed_revision=failed_revision,
+                    partial_possible=partial_possible,
+                    finished_at=_now(),
+                )
+            )
+            conn.commit()
+
+    def save_response(self, op_id: str, status: int, body: str) -> None:
+        """Keep the answer given, so a retry with the same Idempotency-Key gets it again."""
+        with self._connect() as conn:
+            conn.execute(
+                operations.update()
+                .where(operations.c.id == op_id)
+                .values(response_status=status, response_body=body)
+            )
+            conn.commit()
+
+    def mark_interrupted(self) -> int:
+        """Mark every running operation interrupted; call only while holding the lock,
+        which proves that none of them is still running."""
+        if not self._exists():
+            return 0
+        with self._connect() as conn:
+            count = conn.execute(
+                operations.update()
+                .where(operations.c.status == RUNNING)
+                .values(
+                    status=INTERRUPTED,
+                    finished_at=_now(),
+                    error="The process running it stopped before it finished.",
+                )
+            ).rowcount
+            conn.commit()
+        return count
+
+    # -- reads ----------------------------------------------------------------------------
+
+    def get(self, op_id: str) -> Operation | None:
+        if not self._exists():
+            return None
+        with self._connect() as conn:
+            row = conn.execute(operations.select().where(operations.c.id == op_id)).first()
+        return _from_row(row) if row else None
+
+    def by_key(self, key: str) -> Operation | None:
+        if not self._exists():
+            return None
+        with self._connect() as conn:
+            row = conn.execute(
+                operations.select().where(operations.c.idempotency_key == key)
+            ).first()
+        return _from_row(row) if row else None
+
+    def page(self, limit: int, offset: int) -> tuple[list[Operation], int]:
+        """Newest first."""
+        if not self._exists():
+            return [], 0
+        with self._connect() as conn:
+            total = conn.execute(sa.select(sa.func.count()).select_from(operations)).scalar()
+            rows = conn.execute(
+                operations.select()
+                .order_by(operations.c.started_at.desc(), operations.c.id)
+                .limit(limit)
+                .offset(offset)
+            ).all()
+        return [_from_row(r) for r in rows], total
+
+    def running(self) -> Operation | None:
+        if not self._exists():
+            return None
+        with self._connect() as conn:
+            row = conn.execute(
+                operations.select()
+                .where(operations.c.status == RUNNING)
+                .order_by(operations.c.started_at.desc())
+            ).first()
+        return _from_row(row) if row else None
+
+    def last_change(self) -> Operation | None:
+        """The newest finished operation that ran against the database (not a dry run)."""
+        if not self._exists():
+            return None
+        with self._connect() as conn:
+            row = conn.execute(
+                operations.select()
+                .where(operations.c.sql.is_(False), operations.c.status != RUNNING)
+                .order_by(operations.c.started_at.desc())
+            ).first()
+        return _from_row(row) if row else None

@@ -1,0 +1,201 @@
+"""Upgrade, downgrade and stamp: under the database lock, recorded, failures read back."""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING
+
+from alembic.ddl.impl import DefaultImpl
+
+from api import exceptions
+from api.service import oplog as log
+from api.service.database import current_heads, describe_error
+from api.service.graph import revision_errors
+from api.service.lock import LockTimeout, migration_lock
+from api.service.results import CallContext, RunResult
+from api.service.runner import StepsFailed, run_env
+
+if TYPE_CHECKING:
+    from api.service import MigrationService
+
+
+def _ms(start: float) -> float:
+    return round((time.perf_counter() - start) * 1000, 3)
+
+
+def run(
+    svc: MigrationService, kind: str, target: str, *, sql=False, purge=False, ctx: CallContext
+) -> RunResult:
+    """Run one mutating command from start to recorded end.
+
+    :raises Locked, PreconditionFailed, RecoveryRequired, UnknownRevision, MultipleHeads,
+        RevisionConflict, MigrationFailed, DatabaseUnavailable:
+    """
+    start = time.perf_counter()
+    config = svc.config()
+    graph = svc.graph(config)
+    script = graph.script
+    engine = svc.engine
+
+    def plan(heads: tuple[str, ...]):
+        if kind == "upgrade":
+            return script._upgrade_revs(target, heads)
+        if kind == "downgrade":
+            return script._downgrade_revs(target, heads)
+        return script._stamp_revs((target,), () if purge else heads)
+
+    with _locked(svc, ctx, dry_run=sql):
+        if ctx.idempotency_key:
+            done = svc.oplog.by_key(ctx.idempotency_key)
+            if done is not None:
+                raise exceptions.AlreadyDone(done)
+        # Read under the lock: a late caller whose work is already done gets a no-op.
+        before = current_heads(engine)
+        _check_preconditions(svc, kind, sql, purge, before, ctx)
+        if not (kind == "stamp" and purge):
+            graph.check_known(before)
+        try:
+            with revision_errors(script):
+                planned = list(plan(before))
+        except exceptions.RevisionConflict as conflict:
+            conflict.extra.setdefault("current", list(before))
+            raise
+
+        op = svc.oplog.start(
+            kind=kind,
+            actor=ctx.actor,
+            target=target,
+            sql=sql,
+            from_=before,
+            client_address=ctx.client_address,
+            idempotency_key=ctx.idempotency_key,
+            request_hash=ctx.request_hash,
+        )
+        result = RunResult(from_=before, to=before, operation_id=op.id)
+        if not planned and not sql and not purge:
+            svc.oplog.finish(op.id, status=log.SUCCEEDED, to=before, steps=[])
+            result.duration_ms = _ms(start)
+            return result
+
+        try:
+            timer = run_env(
+                config, script, plan, as_sql=sql, starting_rev=before if sql else None, purge=purge
+            )
+        except StepsFailed as failed:
+            raise _failure(svc, op.id, kind, target, before, failed) from failed.error
+
+        result.to = before if sql else current_heads(engine)
+        if kind != "stamp":
+            result.steps = timer.done
+        if sql:
+            result.sql = config.output_buffer.getvalue()
+        svc.oplog.finish(op.id, status=log.SUCCEEDED, to=result.to, steps=result.steps)
+        result.duration_ms = _ms(start)
+        return result
+
+
+class _locked:
+    """The migration lock (not for dry runs, which change nothing), plus the clean-up
+    its possession allows: any operation still 'running' belongs to a dead process."""
+
+    def __init__(self, svc: MigrationService, ctx: CallContext, dry_run: bool):
+        self.svc, self.ctx, self.dry_run = svc, ctx, dry_run
+        self._cm = None
+
+    def __enter__(self):
+        if self.dry_run:
+            return self
+        self._cm = migration_lock(self.svc.engine, self.ctx.lock_timeout)
+        try:
+            self._cm.__enter__()
+        except LockTimeout:
+            holder = self.svc.oplog.running()
+            raise exceptions.Locked(
+                f"Another migration holds the lock; waited {self.ctx.lock_timeout:g} s. "
+                "Retry later, or pass a longer lock_timeout.",
+                holder=None
+                if holder is None
+                else {
+                    "id": holder.id,
+                    "kind": holder.kind,
+                    "actor": holder.actor,
+                    "since": holder.started_at.isoformat(),
+                },
+            ) from None
+        except exceptions.Problem:
+            raise
+        except Exception as exc:
+            raise exceptions.DatabaseUnavailable(
+                f"The migration lock cannot be taken: {describe_error(exc)}"
+            ) from exc
+        self.svc.oplog.mark_interrupted()
+        return self
+
+    def __exit__(self, *exc_info):
+        if self._cm is not None:
+            return self._cm.__exit__(*exc_info)
+        return False
+
+
+def _check_preconditions(svc, kind, sql, purge, before, ctx: CallContext) -> None:
+    if ctx.expected_current is not None and set(ctx.expected_current) != set(before):
+        raise exceptions.PreconditionFailed(
+            "The database is not at the revision you expected; nothing was done. "
+            "Read GET /current again and decide.",
+            current=list(before),
+            expected=list(ctx.expected_current),
+        )
+    if kind == "stamp" or sql:
+        return
+    last = svc.oplog.last_change()
+    if last is not None and last.status == log.FAILED and last.partial_possible:
+        raise exceptions.RecoveryRequired(
+            f"Operation {last.id} failed in revision {last.failed_revision} on a database "
+            "without transactional DDL, so part of that revision may have run. Inspect the "
+            "schema, complete or undo that revision by hand, then POST /stamp with the revision "
+            "the schema now matches; migrations are refused until then.",
+            operation_id=last.id,
+            failed_revision=last.failed_revision,
+            current=list(before),
+        )
+
+
+def _failure(svc, op_id, kind, target, before, failed: StepsFailed) -> exceptions.MigrationFailed:
+    """Describe a failed run from what the database says now, never from assumptions."""
+    try:
+        now: list[str] | None = list(current_heads(svc.engine))
+    except exceptions.DatabaseUnavailable:
+        now = None
+    running = failed.timer.running
+    transactional = DefaultImpl.get_by_dialect(svc.engine.dialect).transactional_ddl
+    partial = running is not None and not transactional
+    error = describe_error(failed.error)
+    where = f"revision {running.revision}" if running else "env.py, before any revision ran"
+    svc.oplog.finish(
+        op_id,
+        status=log.FAILED,
+        to=now,
+        steps=failed.timer.done,
+        error=error,
+        failed_revision=running.revision if running else None,
+        partial_possible=partial,
+    )
+    detail = f"{kind} to {target} failed in {where}: {error}"
+    if partial:
+        detail += (
+            " This database has no transactional DDL: part of the revision may have run. "
+            "Inspect the schema, then POST /stamp with the revision it matches."
+        )
+    return exceptions.MigrationFailed(
+        detail,
+        operation_id=op_id,
+        failed_revision=running.revision if running else None,
+        error=error,
+        partial_possible=partial,
+        completed=[
+            {"revision": s.revision, "message": s.message, "duration_ms": s.duration_ms}
+            for s in failed.timer.done
+        ],
+        **{"from": list(before)},
+        current=now,
+    )

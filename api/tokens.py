@@ -1,0 +1,117 @@
+"""The token list: names, SHA-256 hashes and scopes from the config; new tokens; the local one."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import secrets
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+SCOPES = ("read", "upgrade", "downgrade", "stamp")
+# The name is recorded as the actor of every operation: keep it printable and short.
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9_.@\-]{1,64}$", re.ASCII)
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+# A prefix makes a leaked token recognisable to secret scanners and to a person.
+PREFIX = "mgw_"
+LOCAL_NAME = "local"
+
+
+@dataclass(frozen=True)
+class Token:
+    """One configured token: who it is, the hash of its secret, what it may do."""
+
+    name: str
+    sha256: str
+    scopes: frozenset[str]
+
+
+def hash_token(secret: str) -> str:
+    """The hex SHA-256 of a token, as stored in the token list."""
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def new_token() -> str:
+    """A fresh random token (256 bits), never stored in plain text."""
+    return PREFIX + secrets.token_urlsafe(32)
+
+
+def entry(name: str, secret: str, scopes: Iterable[str]) -> dict:
+    """The token-list entry for ``secret``: what goes into MIGRATEWAY_TOKENS(_FILE)."""
+    return {"name": name, "sha256": hash_token(secret), "scopes": sorted(set(scopes))}
+
+
+def parse(raw, source: str) -> list[Token]:
+    """Validate a token list (JSON text or already decoded); a typo fails loudly at start.
+
+    :raises ValueError: naming ``source`` and the faulty entry.
+    """
+    if isinstance(raw, str | bytes):
+        try:
+            raw = json.loads(raw) if raw.strip() else []
+        except ValueError as err:
+            raise ValueError(f"{source} is not valid JSON: {err}") from None
+    if not isinstance(raw, list):
+        raise ValueError(f"{source} must be a JSON list of {{name, sha256, scopes}}")
+    tokens = []
+    for i, item in enumerate(raw):
+        where = f"{source}[{i}]"
+        if not isinstance(item, dict) or set(item) != {"name", "sha256", "scopes"}:
+            raise ValueError(f"{where} must have exactly the keys name, sha256, scopes")
+        name, digest, scopes = item["name"], item["sha256"], item["scopes"]
+        if not isinstance(name, str) or not NAME_PATTERN.match(name):
+            raise ValueError(f"{where}: name must match {NAME_PATTERN.pattern}")
+        if not isinstance(digest, str) or not _SHA256.match(digest):
+            raise ValueError(f"{where}: sha256 must be 64 lowercase hex digits")
+        if not isinstance(scopes, list) or not set(scopes) <= set(SCOPES):
+            raise ValueError(f"{where}: scopes must be a list drawn from {', '.join(SCOPES)}")
+        tokens.append(Token(name, digest, frozenset(scopes)))
+    return tokens
+
+
+def load(config: Mapping) -> tuple[Token, ...]:
+    """Every token the config names: MIGRATEWAY_TOKENS, then MIGRATEWAY_TOKENS_FILE.
+
+    A tokens file that does not exist yet means no tokens from it (every call then answers
+    401 saying how to create one); one that exists must be valid.
+
+    :raises ValueError:
+    """
+    tokens = []
+    if config.get("MIGRATEWAY_TOKENS"):
+        tokens += parse(config["MIGRATEWAY_TOKENS"], "MIGRATEWAY_TOKENS")
+    path = config.get("MIGRATEWAY_TOKENS_FILE")
+    if path and os.path.exists(path):
+        with open(path, "rb") as f:
+            tokens += parse(f.read(), str(path))
+    names = [t.name for t in tokens]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise ValueError(f"token names must be unique: {', '.join(duplicates)}")
+    return tuple(tokens)
+
+
+def create_local_token(config: Mapping) -> str | None:
+    """On the embedded default database with no token configured, write a token with every
+    scope to the tokens file (its hash only) and return it, once; otherwise None.
+
+    Never for a DATABASE_URL someone gave: that database may matter.
+    """
+    path = config.get("MIGRATEWAY_TOKENS_FILE")
+    if not config.get("CREATE_LOCAL_TOKEN") or not path or load(config):
+        return None
+    secret = new_token()
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    # O_EXCL: two services started at once must not each print a token and keep one.
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_TRUNC, 0o600)
+    except FileExistsError:
+        if os.path.getsize(path):
+            return None
+        fd = os.open(path, os.O_WRONLY | os.O_TRUNC)
+    with os.fdopen(fd, "w") as f:
+        json.dump([entry(LOCAL_NAME, secret, SCOPES)], f, indent=2)
+        f.write("\n")
+    return secret
