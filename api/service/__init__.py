@@ -177,6 +177,10 @@ class MigrationService:
             raise exceptions.UnknownOperation(f"No operation has the id '{op_id}'.", id=op_id)
         return op
 
+    def operation_stats(self) -> dict:
+        """Counts, seconds and lock waits of recorded operations by kind and status."""
+        return self.oplog.stats()
+
     def operation_by_key(self, key: str) -> Operation | None:
         return self.oplog.by_key(key)
 

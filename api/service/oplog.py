@@ -45,6 +45,7 @@ operations = sa.Table(
     sa.Column("started_at", _TIMESTAMP, nullable=False, index=True),
     sa.Column("finished_at", _TIMESTAMP),
     sa.Column("client_address", sa.String(64)),
+    sa.Column("lock_wait_ms", sa.Float),
     sa.Column("idempotency_key", sa.String(255), unique=True),
     sa.Column("request_hash", sa.String(64)),
     sa.Column("response_status", sa.Integer),
@@ -69,6 +70,7 @@ class Operation:
     started_at: datetime
     finished_at: datetime | None
     client_address: str | None
+    lock_wait_ms: float | None = None
     idempotency_key: str | None = None
     request_hash: str | None = None
     response_status: int | None = None
@@ -104,6 +106,7 @@ def _from_row(row) -> Operation:
         started_at=_utc(m["started_at"]),
         finished_at=_utc(m["finished_at"]),
         client_address=m["client_address"],
+        lock_wait_ms=m["lock_wait_ms"],
         idempotency_key=m["idempotency_key"],
         request_hash=m["request_hash"],
         response_status=m["response_status"],
@@ -161,7 +164,17 @@ class OperationLog:
     # -- writes ---------------------------------------------------------------------------
 
     def start(
-        self, *, kind, actor, target, sql, from_, client_address, idempotency_key, request_hash
+        self,
+        *,
+        kind,
+        actor,
+        target,
+        sql,
+        from_,
+        client_address,
+        idempotency_key,
+        request_hash,
+        lock_wait_ms=None,
     ) -> Operation:
         """Record an operation as running; called before its first statement runs."""
         self.ensure()
@@ -183,6 +196,7 @@ class OperationLog:
             client_address=client_address,
             idempotency_key=idempotency_key,
             request_hash=request_hash,
+            lock_wait_ms=lock_wait_ms,
         )
         with self._connect() as conn:
             conn.execute(
@@ -200,6 +214,7 @@ class OperationLog:
                     client_address=client_address,
                     idempotency_key=idempotency_key,
                     request_hash=request_hash,
+                    lock_wait_ms=lock_wait_ms,
                 )
             )
             conn.commit()
@@ -315,3 +330,33 @@ class OperationLog:
                 .order_by(operations.c.started_at.desc())
             ).first()
         return _from_row(row) if row else None
+
+    def stats(self) -> dict:
+        """Aggregates of the operations that ran against the database (dry runs excluded):
+        ``counts`` {(kind, status): n}, ``seconds`` {kind: total duration of finished ones},
+        ``lock_waits`` (n, total seconds).
+
+        Computed from the shared log, so every worker and replica reports the same figures.
+        """
+        result: dict = {"counts": {}, "seconds": {}, "lock_waits": (0, 0.0)}
+        if not self._exists():
+            return result
+        c = operations.c
+        real = c.sql.is_(False)
+        with self._connect() as conn:
+            for kind, status, n in conn.execute(
+                sa.select(c.kind, c.status, sa.func.count()).where(real).group_by(c.kind, c.status)
+            ):
+                result["counts"][kind, status] = n
+            for kind, begin, end in conn.execute(
+                sa.select(c.kind, c.started_at, c.finished_at).where(
+                    real, c.finished_at.is_not(None)
+                )
+            ):
+                elapsed = (_utc(end) - _utc(begin)).total_seconds()
+                result["seconds"][kind] = result["seconds"].get(kind, 0.0) + elapsed
+            n, total_ms = conn.execute(
+                sa.select(sa.func.count(c.lock_wait_ms), sa.func.sum(c.lock_wait_ms)).where(real)
+            ).one()
+            result["lock_waits"] = (n, (total_ms or 0.0) / 1000)
+        return result

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -13,6 +14,8 @@ from alembic.script import ScriptDirectory
 
 from api.service.alembic_env import preserved_logging
 from api.service.results import StepResult
+
+log = logging.getLogger(__name__)
 
 # alembic.context is process-global: two env.py runs in one process would share it.
 _ENV_LOCK = threading.Lock()
@@ -27,6 +30,8 @@ class StepTimer:
     """Wraps the steps Alembic will run; the generator resumes only after a step has run and
     its transaction has committed, so ``done`` holds exactly the committed steps."""
 
+    operation_id: str | None = None
+    verb: str = "ran"
     done: list[StepResult] = field(default_factory=list)
     running: StepResult | None = None
 
@@ -62,12 +67,13 @@ def run_env(
     starting_rev: tuple[str, ...] | None = None,
     destination_rev: str | None = None,
     purge: bool = False,
+    timer: StepTimer | None = None,
 ) -> StepTimer:
     """Run env.py with ``plan(current_heads)`` as the work, the way ``alembic.command`` does.
 
     :raises StepsFailed: env.py or a revision raised.
     """
-    timer = StepTimer()
+    timer = timer or StepTimer()
 
     def work(rev, context):
         return timer.wrap(plan(tuple(rev)))

@@ -19,6 +19,16 @@ if TYPE_CHECKING:
     from api.service import MigrationService
 
 
+_VERBS = {
+    ("upgrade", False): "applied",
+    ("downgrade", False): "reverted",
+    ("stamp", False): "stamped",
+    ("upgrade", True): "rendered",
+    ("downgrade", True): "rendered",
+    ("stamp", True): "rendered",
+}
+
+
 def _ms(start: float) -> float:
     return round((time.perf_counter() - start) * 1000, 3)
 
@@ -44,7 +54,7 @@ def run(
             return script._downgrade_revs(target, heads)
         return script._stamp_revs((target,), () if purge else heads)
 
-    with _locked(svc, ctx, dry_run=sql):
+    with _locked(svc, ctx, dry_run=sql) as held:
         if ctx.idempotency_key:
             done = svc.oplog.by_key(ctx.idempotency_key)
             if done is not None:
@@ -70,6 +80,7 @@ def run(
             client_address=ctx.client_address,
             idempotency_key=ctx.idempotency_key,
             request_hash=ctx.request_hash,
+            lock_wait_ms=held.wait_ms,
         )
         result = RunResult(from_=before, to=before, operation_id=op.id)
         if not planned and not sql and not purge:
@@ -101,13 +112,16 @@ class _locked:
     def __init__(self, svc: MigrationService, ctx: CallContext, dry_run: bool):
         self.svc, self.ctx, self.dry_run = svc, ctx, dry_run
         self._cm = None
+        self.wait_ms: float | None = None
 
     def __enter__(self):
         if self.dry_run:
             return self
         self._cm = migration_lock(self.svc.engine, self.ctx.lock_timeout)
+        waited = time.perf_counter()
         try:
             self._cm.__enter__()
+            self.wait_ms = _ms(waited)
         except LockTimeout:
             holder = self.svc.oplog.running()
             raise exceptions.Locked(
