@@ -15,8 +15,10 @@ from api.schemas.commands import (
     UpgradeRequest,
     UpgradeResult,
 )
+from api.schemas.operations import OperationSchema
 
 ns = Namespace("migrations", path="/", description="Upgrade, downgrade and stamp the database")
+running_model = model(ns, OperationSchema)
 
 WRITE_PROBLEMS = (400, 404, 409, 412, 413, 415, 422, 503)
 WRITE_HEADERS = {
@@ -30,6 +32,12 @@ WRITE_HEADERS = {
         "type": "string",
         "description": "The ETag of GET /current; 412 if the database has moved.",
     },
+    "Prefer": {
+        "in": "header",
+        "type": "string",
+        "enum": ["respond-async"],
+        "description": "respond-async: answer 202 with Location: /operations/<id> at once.",
+    },
 }
 
 
@@ -38,6 +46,7 @@ class Upgrade(Resource):
     @ns.doc(params=WRITE_HEADERS)
     @ns.expect(model(ns, UpgradeRequest))
     @ns.response(200, "Upgraded (or already there: nothing applied)", model(ns, UpgradeResult))
+    @ns.response(202, "Accepted (Prefer: respond-async): poll Location", running_model)
     @documents_problems(ns, *WRITE_PROBLEMS)
     def post(self):
         """Upgrade the database to a target revision (default: head)."""
@@ -49,6 +58,7 @@ class Downgrade(Resource):
     @ns.doc(params=WRITE_HEADERS)
     @ns.expect(model(ns, DowngradeRequest))
     @ns.response(200, "Downgraded", model(ns, DowngradeResult))
+    @ns.response(202, "Accepted (Prefer: respond-async): poll Location", running_model)
     @documents_problems(ns, *WRITE_PROBLEMS)
     def post(self):
         """Downgrade the database to an explicit target revision (-1, a revision, base)."""
@@ -60,6 +70,7 @@ class Stamp(Resource):
     @ns.doc(params=WRITE_HEADERS)
     @ns.expect(model(ns, StampRequest))
     @ns.response(200, "Stamped", model(ns, StampResult))
+    @ns.response(202, "Accepted (Prefer: respond-async): poll Location", running_model)
     @documents_problems(ns, *WRITE_PROBLEMS)
     def post(self):
         """Set the database's revision without running migrations."""

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import replace
 
 from flask import Response, g, request
 from marshmallow import Schema
 
 from api import exceptions
 from api.problems import PROBLEM_MEDIA_TYPE, problem_body
-from api.resources import parsing
+from api.resources import asynchronous, parsing
 from api.resources.preconditions import if_match
 from api.service import service
 from api.service.results import CallContext
@@ -41,6 +42,14 @@ def perform(kind: str, request_schema: Schema, result_schema: Schema):
         request_hash=fingerprint,
     )
     try:
+        if asynchronous.wanted():
+            body, status, headers = asynchronous.start(
+                lambda c: getattr(svc, kind)(**args, ctx=c),
+                lambda hook: replace(ctx, on_recorded=hook),
+            )
+            if key:
+                svc.save_response(body["id"], status, json.dumps(body))
+            return body, status, headers
         result = getattr(svc, kind)(**args, ctx=ctx)
     except exceptions.AlreadyDone as done:
         return _replay(done.operation, fingerprint)
@@ -93,4 +102,6 @@ def _replay(prior, fingerprint: str) -> Response:
     mimetype = "application/json" if prior.response_status < 400 else PROBLEM_MEDIA_TYPE
     response = Response(prior.response_body, status=prior.response_status, mimetype=mimetype)
     response.headers["Idempotent-Replayed"] = "true"
+    if prior.response_status == 202:
+        response.headers["Location"] = f"/operations/{prior.id}"
     return response

@@ -7,6 +7,13 @@ from marshmallow import Schema, fields, validate
 from api.schemas.commands import StepSchema
 
 
+class ProgressSchema(Schema):
+    done = fields.Integer(metadata={"description": "Revisions finished."})
+    total = fields.Integer(allow_none=True, metadata={"description": "Revisions planned."})
+    running_revision = fields.String(allow_none=True)
+    elapsed_ms = fields.Float()
+
+
 class OperationSchema(Schema):
     id = fields.String()
     kind = fields.String(metadata={"enum": ["upgrade", "downgrade", "stamp"]})
@@ -25,6 +32,8 @@ class OperationSchema(Schema):
     started_at = fields.DateTime()
     finished_at = fields.DateTime(allow_none=True)
     client_address = fields.String(allow_none=True)
+    lock_wait_ms = fields.Float(allow_none=True)
+    progress = fields.Nested(ProgressSchema)
 
 
 class OperationPageSchema(Schema):

@@ -46,11 +46,23 @@ operations = sa.Table(
     sa.Column("finished_at", _TIMESTAMP),
     sa.Column("client_address", sa.String(64)),
     sa.Column("lock_wait_ms", sa.Float),
+    # Progress of a running operation, written at most every PROGRESS_INTERVAL seconds.
+    sa.Column("steps_total", sa.Integer),
+    sa.Column("steps_done", sa.Integer),
+    sa.Column("running_revision", sa.String(64)),
     sa.Column("idempotency_key", sa.String(255), unique=True),
     sa.Column("request_hash", sa.String(64)),
     sa.Column("response_status", sa.Integer),
     sa.Column("response_body", sa.Text),
 )
+
+
+@dataclass(frozen=True)
+class Progress:
+    done: int
+    total: int | None
+    running_revision: str | None
+    elapsed_ms: float
 
 
 @dataclass
@@ -71,10 +83,24 @@ class Operation:
     finished_at: datetime | None
     client_address: str | None
     lock_wait_ms: float | None = None
+    steps_total: int | None = None
+    steps_done: int | None = None
+    running_revision: str | None = None
     idempotency_key: str | None = None
     request_hash: str | None = None
     response_status: int | None = None
     response_body: str | None = field(default=None, repr=False)
+
+    @property
+    def progress(self) -> Progress:
+        """Revision k of n, the one running, and the time since it started."""
+        end = self.finished_at or _now()
+        return Progress(
+            done=self.steps_done or 0,
+            total=self.steps_total,
+            running_revision=self.running_revision,
+            elapsed_ms=round((end - self.started_at).total_seconds() * 1000, 1),
+        )
 
 
 def _now() -> datetime:
@@ -107,6 +133,9 @@ def _from_row(row) -> Operation:
         finished_at=_utc(m["finished_at"]),
         client_address=m["client_address"],
         lock_wait_ms=m["lock_wait_ms"],
+        steps_total=m["steps_total"],
+        steps_done=m["steps_done"],
+        running_revision=m["running_revision"],
         idempotency_key=m["idempotency_key"],
         request_hash=m["request_hash"],
         response_status=m["response_status"],
@@ -175,6 +204,7 @@ class OperationLog:
         idempotency_key,
         request_hash,
         lock_wait_ms=None,
+        steps_total=None,
     ) -> Operation:
         """Record an operation as running; called before its first statement runs."""
         self.ensure()
@@ -197,6 +227,8 @@ class OperationLog:
             idempotency_key=idempotency_key,
             request_hash=request_hash,
             lock_wait_ms=lock_wait_ms,
+            steps_total=steps_total,
+            steps_done=0,
         )
         with self._connect() as conn:
             conn.execute(
@@ -215,6 +247,8 @@ class OperationLog:
                     idempotency_key=idempotency_key,
                     request_hash=request_hash,
                     lock_wait_ms=lock_wait_ms,
+                    steps_total=steps_total,
+                    steps_done=0,
                 )
             )
             conn.commit()
@@ -244,7 +278,20 @@ class OperationLog:
                     failed_revision=failed_revision,
                     partial_possible=partial_possible,
                     finished_at=_now(),
+                    steps_done=len(steps),
+                    running_revision=None,
                 )
+            )
+            conn.commit()
+
+    def progress(self, op_id: str, steps_done: int, running_revision: str | None) -> None:
+        """Record how far a running operation has come."""
+        with self._connect() as conn:
+            conn.execute(
+                operations.update()
+                # A late write must not undo finish().
+                .where(operations.c.id == op_id, operations.c.status == RUNNING)
+                .values(steps_done=steps_done, running_revision=running_revision)
             )
             conn.commit()
 

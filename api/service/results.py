@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -82,3 +83,5 @@ class CallContext:
     expected_current: tuple[str, ...] | None = None
     idempotency_key: str | None = None
     request_hash: str | None = None
+    # Called with the operation's id once it is recorded (for answers that do not wait).
+    on_recorded: Callable[[str], None] | None = None

@@ -32,6 +32,8 @@ class StepTimer:
 
     operation_id: str | None = None
     verb: str = "ran"
+    # Called with (steps done, revision now running) as each step starts.
+    on_step: Callable[[int, str], None] | None = None
     done: list[StepResult] = field(default_factory=list)
     running: StepResult | None = None
 
@@ -43,6 +45,8 @@ class StepTimer:
                 message=script.doc if script is not None else None,
                 duration_ms=0.0,
             )
+            if self.on_step is not None:
+                self.on_step(len(self.done), self.running.revision)
             start = time.perf_counter()
             yield step
             self.done.append(StepResult(self.running.revision, self.running.message, _ms(start)))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from typing import TYPE_CHECKING
 
@@ -13,7 +14,7 @@ from api.service.database import current_heads, describe_error
 from api.service.graph import revision_errors
 from api.service.lock import LockTimeout, migration_lock
 from api.service.results import CallContext, RunResult
-from api.service.runner import StepsFailed, run_env
+from api.service.runner import StepsFailed, StepTimer, run_env
 
 if TYPE_CHECKING:
     from api.service import MigrationService
@@ -81,19 +82,36 @@ def run(
             idempotency_key=ctx.idempotency_key,
             request_hash=ctx.request_hash,
             lock_wait_ms=held.wait_ms,
+            steps_total=len(planned),
         )
+        if ctx.on_recorded is not None:
+            ctx.on_recorded(op.id)
         result = RunResult(from_=before, to=before, operation_id=op.id)
         if not planned and not sql and not purge:
             svc.oplog.finish(op.id, status=log.SUCCEEDED, to=before, steps=[])
             result.duration_ms = _ms(start)
             return result
 
+        progress = None if sql else _ProgressWriter(svc, op.id)
         try:
             timer = run_env(
-                config, script, plan, as_sql=sql, starting_rev=before if sql else None, purge=purge
+                config,
+                script,
+                plan,
+                as_sql=sql,
+                starting_rev=before if sql else None,
+                purge=purge,
+                timer=StepTimer(
+                    operation_id=op.id,
+                    verb=_VERBS[kind, sql],
+                    on_step=progress,
+                ),
             )
         except StepsFailed as failed:
             raise _failure(svc, op.id, kind, target, before, failed) from failed.error
+        finally:
+            if progress is not None:
+                progress.close()
 
         result.to = before if sql else current_heads(engine)
         if kind != "stamp":
@@ -103,6 +121,51 @@ def run(
         svc.oplog.finish(op.id, status=log.SUCCEEDED, to=result.to, steps=result.steps)
         result.duration_ms = _ms(start)
         return result
+
+
+PROGRESS_INTERVAL = 0.5
+
+
+class _ProgressWriter:
+    """Writes progress to the log at most every PROGRESS_INTERVAL seconds (a write per
+    revision would cost more than many revisions do), and always within that interval of a
+    change, so a slow revision shows as running while it runs."""
+
+    def __init__(self, svc: MigrationService, op_id: str):
+        self._log, self._op_id = svc.oplog, op_id
+        self._lock = threading.Lock()
+        self._pending: tuple[int, str] | None = None
+        self._last = 0.0
+        self._timer: threading.Timer | None = None
+
+    def __call__(self, done: int, revision: str) -> None:
+        with self._lock:
+            self._pending = (done, revision)
+            wait = PROGRESS_INTERVAL - (time.monotonic() - self._last)
+            if wait <= 0:
+                self._flush_locked()
+            elif self._timer is None:
+                self._timer = threading.Timer(wait, self._flush)
+                self._timer.daemon = True
+                self._timer.start()
+
+    def _flush(self) -> None:
+        with self._lock:
+            self._timer = None
+            self._flush_locked()
+
+    def _flush_locked(self) -> None:
+        if self._pending is not None:
+            self._last = time.monotonic()
+            self._log.progress(self._op_id, *self._pending)
+            self._pending = None
+
+    def close(self) -> None:
+        with self._lock:
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
+            self._pending = None
 
 
 class _locked:

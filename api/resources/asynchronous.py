@@ -1,0 +1,54 @@
+"""`Prefer: respond-async`: answer 202 once the operation is recorded, and run it on."""
+
+from __future__ import annotations
+
+import threading
+
+from flask import current_app, request
+
+from api import exceptions
+from api.schemas.operations import OperationSchema
+
+
+def wanted() -> bool:
+    """True when the caller asked not to wait (RFC 7240 Prefer: respond-async)."""
+    prefer = request.headers.get("Prefer", "")
+    return any(p.split("=")[0].strip().lower() == "respond-async" for p in prefer.split(","))
+
+
+def start(run, ctx_with_hook) -> tuple[dict, int, dict]:
+    """Run ``run(ctx)`` in a thread; return a 202 answer once the operation is recorded.
+
+    Errors that come before the recording (a bad target, a held lock, a failed
+    precondition) are raised here, so the caller still gets them as a plain problem.
+    """
+    app = current_app._get_current_object()
+    recorded = threading.Event()
+    outcome: dict = {}
+
+    def on_recorded(op_id: str) -> None:
+        outcome["id"] = op_id
+        recorded.set()
+
+    def work() -> None:
+        with app.app_context():
+            try:
+                run(ctx_with_hook(on_recorded))
+            except BaseException as exc:  # recorded in the log when it came after the start
+                outcome.setdefault("error", exc)
+            finally:
+                recorded.set()
+
+    # Not a daemon: a worker shutting down gracefully lets the migration finish.
+    threading.Thread(target=work, name="migrateway-async", daemon=False).start()
+    recorded.wait()
+    if "id" not in outcome:
+        error = outcome.get("error")
+        if isinstance(error, exceptions.Problem | exceptions.AlreadyDone):
+            raise error
+        raise RuntimeError("the operation stopped before it was recorded") from error
+    from api.service import service
+
+    op = service().operation(outcome["id"])
+    headers = {"Location": f"/operations/{op.id}", "Preference-Applied": "respond-async"}
+    return OperationSchema().dump(op), 202, headers
