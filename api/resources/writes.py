@@ -48,7 +48,7 @@ def perform(kind: str, request_schema: Schema, result_schema: Schema):
                 lambda hook: replace(ctx, on_recorded=hook),
             )
             if key:
-                svc.save_response(body["id"], status, json.dumps(body))
+                svc.save_response(body["id"], status, json.dumps(body) + "\n")
             return body, status, headers
         result = getattr(svc, kind)(**args, ctx=ctx)
     except exceptions.AlreadyDone as done:
@@ -59,11 +59,11 @@ def perform(kind: str, request_schema: Schema, result_schema: Schema):
             body = problem_body(
                 problem.status, problem.slug, problem.title, problem.detail, **problem.extra
             )
-            svc.save_response(op_id, problem.status, json.dumps(body))
+            svc.save_response(op_id, problem.status, json.dumps(body) + "\n")
         raise
     body = result_schema.dump(result)
     if key:
-        svc.save_response(result.operation_id, 200, json.dumps(body))
+        svc.save_response(result.operation_id, 200, json.dumps(body) + "\n")
     return body
 
 
