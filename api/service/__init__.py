@@ -94,12 +94,8 @@ class MigrationService:
         graph = self.graph()
         current = current_heads(self.engine)
         graph.check_known(current)
-        with revision_errors(graph.script):
-            steps = graph.script._upgrade_revs("heads", current) if graph.heads else []
         return CurrentState(
-            current=current,
-            heads=tuple(sorted(graph.heads)),
-            pending=tuple(step.revision.revision for step in steps),
+            current=current, heads=tuple(sorted(graph.heads)), pending=graph.pending(current)
         )
 
     def heads(self) -> list[RevisionInfo]:
