@@ -19,7 +19,7 @@ from api import exceptions
 from api.service import writes
 from api.service.alembic_env import build_config
 from api.service.database import current_heads
-from api.service.graph import GraphCache, RevisionGraph, revision_errors
+from api.service.graph import GraphCache, RevisionGraph
 from api.service.lock import LockTimeout, migration_lock
 from api.service.oplog import Operation, OperationLog
 from api.service.results import (
