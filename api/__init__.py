@@ -8,6 +8,7 @@ from flask import Flask
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 
+from api.auth import SWAGGER_AUTHORIZATIONS
 from api.problems import ProblemApi
 
 __version__ = "0.1.0"
@@ -21,14 +22,16 @@ api = ProblemApi(
     version=__version__,
     description="Run this application's Alembic migrations over HTTP.",
     doc="/docs",
+    authorizations=SWAGGER_AUTHORIZATIONS,
+    security="bearer",
 )
 
 
 def create_app(config: dict | None = None) -> Flask:
     """Create the service; ``config`` overrides what the environment says."""
-    from api import models, openapi, problems
+    from api import auth, logs, models, openapi, problems
     from api.config import engine_options, load_config
-    from api.resources import commands, health, operations, revisions, status
+    from api.resources import commands, health, metrics, operations, parsing, revisions, status
     from api.service import MigrationService
 
     app = Flask(__name__, instance_relative_config=True)
@@ -51,9 +54,12 @@ def create_app(config: dict | None = None) -> Flask:
             database_url=app.config["DATABASE_URL"],
         )
 
-    for module in (revisions, status, commands, operations, health):
+    for module in (revisions, status, commands, operations, health, metrics):
         if module.ns not in api.namespaces:
             api.add_namespace(module.ns)
+    logs.init_app(app)
+    auth.init_app(app)
+    parsing.init_app(app)
     api.init_app(app)
     problems.init_app(app)
     openapi.init_app(app)

@@ -24,6 +24,8 @@ def load_config(environ: Mapping[str, str], instance_path: str) -> dict:
         "DB_CONNECT_TIMEOUT": int(environ.get("DB_CONNECT_TIMEOUT", "5")),
         # Request bodies are a few small fields; anything larger is refused with 413.
         "MAX_CONTENT_LENGTH": int(environ.get("MAX_CONTENT_LENGTH", str(16 * 1024))),
+        # The JSON log lines of the "api" logger (api.logs): INFO has one per request.
+        "LOG_LEVEL": environ.get("LOG_LEVEL", "INFO"),
         # Bearer tokens (api.auth): a JSON list of {"name", "sha256", "scopes"}, inline and/or
         # in a file. Only the embedded default database reads instance/tokens.json unasked and
         # gets a local token from the run command; a DATABASE_URL someone gave never does.

@@ -161,3 +161,15 @@ class Forbidden(Problem):
         if missing_scope:
             challenge += f', scope="{missing_scope}"'
         self.headers["WWW-Authenticate"] = challenge
+
+
+class NotReady(Problem):
+    """GET /ready: the database or the migrations directory cannot be used right now."""
+
+    status = 503
+    slug = "not-ready"
+    title = "Not ready"
+
+    def __init__(self, detail: str, **extra):
+        super().__init__(detail, **extra)
+        self.headers["Retry-After"] = "5"

@@ -14,3 +14,33 @@ def when_ready(server):
     """Tell the person who started the service where to explore it."""
     host, _, port = bind.rpartition(":")
     server.log.info("Swagger UI: http://%s:%s/docs", host or "127.0.0.1", port)
+
+
+def on_starting(server):
+    """On the embedded default database with no token yet, create a local token with every
+    scope and print it this once, so curl and Swagger UI's Authorize button work at once.
+
+    Never when DATABASE_URL is set: a database someone named gets only the tokens they made.
+    """
+    import sys
+
+    from api.config import PROJECT_ROOT, load_config
+    from api.tokens import create_local_token
+
+    config = load_config(os.environ, str(PROJECT_ROOT / "instance"))
+    token = create_local_token(config)
+    if token is None:
+        return
+    host, _, port = str(server.cfg.bind[0]).rpartition(":")
+    url = f"http://{host or '127.0.0.1'}:{port}"
+    # Printed, not logged: it is shown once to the person at the terminal, and only its hash
+    # is kept (in MIGRATEWAY_TOKENS_FILE).
+    print(
+        f"\nA local API token with every scope was created for the embedded database.\n"
+        f"Only its hash is kept (in {config['MIGRATEWAY_TOKENS_FILE']}); it is shown this once:\n\n"
+        f"    {token}\n\n"
+        f"    curl -H 'Authorization: Bearer {token}' {url}/current\n"
+        f"    Swagger UI: {url}/docs, button Authorize, value: Bearer {token}\n",
+        file=sys.stdout,
+        flush=True,
+    )

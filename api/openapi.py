@@ -13,6 +13,7 @@ from flask_restx import Namespace
 from marshmallow import Schema
 
 from api.config import PROJECT_ROOT
+from api.schemas.fields import REVISION_PATH_ARGS, ScriptDateTime, revision_constraints
 
 SPEC_FILE = PROJECT_ROOT / "openapi" / "swagger.json"
 
@@ -21,6 +22,8 @@ def _plugin() -> MarshmallowPlugin:
     # Returning None for every schema inlines nested schemas, so each model stands alone.
     plugin = MarshmallowPlugin(schema_name_resolver=lambda schema: None)
     APISpec(title="-", version="-", openapi_version="2.0", plugins=[plugin])
+    # No "date-time" format: that promises an RFC 3339 offset the script may not have.
+    plugin.map_to_openapi_type(ScriptDateTime, "string", None)
     return plugin
 
 
@@ -39,6 +42,35 @@ def query_params(schema: type[Schema]) -> dict:
     """Swagger query parameters for ``@ns.doc(params=...)`` from a marshmallow schema."""
     params = _plugin().converter.schema2parameters(schema, location="query")
     return {p.pop("name"): p for p in params}
+
+
+def finish_spec(spec: dict, problem_media_type: str) -> dict:
+    """Add to RESTX's spec what it cannot declare API-wide: the problem media type, the 401
+    and 403 of every operation a token guards, and the revision-target constraints of every
+    URL variable that names a revision (api.resources.parsing checks them)."""
+    spec["produces"] = [*spec.get("produces", []), problem_media_type]
+    guarded = spec.get("security")
+    problem = {"$ref": "#/definitions/Problem"}
+    for item in spec.get("paths", {}).values():
+        for key, operation in item.items():
+            if key == "parameters":
+                _constrain_revisions(operation)
+                continue
+            _constrain_revisions(operation.get("parameters", []))
+            if not operation.get("security", guarded):
+                continue
+            responses = operation.setdefault("responses", {})
+            responses.setdefault("401", {"description": "No valid bearer token", "schema": problem})
+            responses.setdefault(
+                "403", {"description": "The token lacks the scope", "schema": problem}
+            )
+    return spec
+
+
+def _constrain_revisions(parameters: list[dict]) -> None:
+    for param in parameters:
+        if param.get("in") == "path" and param.get("name") in REVISION_PATH_ARGS:
+            param.update(revision_constraints())
 
 
 def served_spec(app: Flask) -> dict:

@@ -4,17 +4,39 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 
 from flask import Flask, Response, request
 from flask_restx import Api
+from flask_restx.swagger import Swagger
 from werkzeug.exceptions import HTTPException
 
 from api.exceptions import Problem
+from api.openapi import finish_spec
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 TYPE_PREFIX = "urn:migrateway:problem:"
 
 log = logging.getLogger(__name__)
+
+# scheme://user:PASSWORD@host in a driver's message: the password part.
+_URL_PASSWORD = re.compile(r"(\b[A-Za-z][A-Za-z0-9+.\-]*://[^\s:/@]*:)[^\s@/]+@")
+
+
+def scrubbed(value):
+    """A server-side error's text cut to its first line, with URL passwords masked.
+
+    Tracebacks and SQLAlchemy's "[SQL: ...]" / "[parameters: ...]" lines come after the
+    first line; whatever raised the error, none of it reaches a 5xx answer.
+    """
+    if isinstance(value, str):
+        lines = value.strip().splitlines() or [""]
+        return _URL_PASSWORD.sub(r"\1***@", lines[0].split("[SQL:")[0].rstrip())
+    if isinstance(value, dict):
+        return {k: scrubbed(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [scrubbed(v) for v in value]
+    return value
 
 
 def problem_body(status: int, slug: str, title: str, detail: str, **extra) -> dict:
@@ -49,7 +71,10 @@ def problem_response(exc: BaseException) -> Response:
         body = problem_body(
             500, "internal-error", "Internal server error", "The service failed; see its log."
         )
-    response = Response(json.dumps(body), status=body["status"], mimetype=PROBLEM_MEDIA_TYPE)
+    if body["status"] >= 500:
+        body = {k: v if k in {"type", "instance"} else scrubbed(v) for k, v in body.items()}
+    # A final newline, as RESTX gives its JSON: shell output stays readable.
+    response = Response(json.dumps(body) + "\n", status=body["status"], mimetype=PROBLEM_MEDIA_TYPE)
     response.headers.update(headers)
     return response
 
@@ -59,6 +84,15 @@ class ProblemApi(Api):
 
     def handle_error(self, e):  # noqa: D102 - overrides Api.handle_error
         return problem_response(e)
+
+    @property
+    def __schema__(self) -> dict:
+        """The Swagger spec as RESTX builds it, finished by :func:`api.openapi.finish_spec`."""
+        if not self._schema:
+            with self._schema_lock:
+                if not self._schema:
+                    self._schema = finish_spec(Swagger(self).as_dict(), PROBLEM_MEDIA_TYPE)
+        return self._schema
 
 
 def init_app(app: Flask) -> None:

@@ -10,6 +10,8 @@ import secrets
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+import click
+
 SCOPES = ("read", "upgrade", "downgrade", "stamp")
 # The name is recorded as the actor of every operation: keep it printable and short.
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9_.@\-]{1,64}$", re.ASCII)
@@ -104,14 +106,48 @@ def create_local_token(config: Mapping) -> str | None:
         return None
     secret = new_token()
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    # O_EXCL: two services started at once must not each print a token and keep one.
+    # O_EXCL: of two services started at once, one writes and prints; an existing file,
+    # even an empty list, is the operator's and is never overwritten.
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_TRUNC, 0o600)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
-        if os.path.getsize(path):
-            return None
-        fd = os.open(path, os.O_WRONLY | os.O_TRUNC)
+        return None
     with os.fdopen(fd, "w") as f:
         json.dump([entry(LOCAL_NAME, secret, SCOPES)], f, indent=2)
         f.write("\n")
     return secret
+
+
+def init_cli(app) -> None:
+    """Add ``flask tokens create``, which prints a new token once and its list entry."""
+
+    @app.cli.group("tokens")
+    def tokens_cli():
+        """Bearer tokens for the API."""
+
+    @tokens_cli.command("create")
+    @click.option("--name", required=True, help="Recorded as the actor of what the token does.")
+    @click.option(
+        "--scopes",
+        default="read",
+        show_default=True,
+        help=f"Comma-separated, from: {', '.join(SCOPES)}.",
+    )
+    def create(name: str, scopes: str):
+        """Print a new random token once, with the entry to add to the token list."""
+        wanted = [s.strip() for s in scopes.split(",") if s.strip()]
+        if not NAME_PATTERN.match(name):
+            raise click.BadParameter(f"must match {NAME_PATTERN.pattern}", param_hint="--name")
+        unknown = sorted(set(wanted) - set(SCOPES))
+        if unknown or not wanted:
+            raise click.BadParameter(
+                f"choose from {', '.join(SCOPES)} (got {scopes!r})", param_hint="--scopes"
+            )
+        secret = new_token()
+        click.echo(f"Token for {name!r} (shown this once; it is not stored):\n\n    {secret}\n")
+        click.echo(
+            "Add this entry to the JSON list in MIGRATEWAY_TOKENS or MIGRATEWAY_TOKENS_FILE "
+            "and restart the service:\n"
+        )
+        click.echo("    " + json.dumps(entry(name, secret, wanted)))
+        click.echo(f"\nThen call it with:  curl -H 'Authorization: Bearer {secret}' ...")

@@ -4,20 +4,24 @@ configured backend, the app and its client, and a live gunicorn server."""
 from __future__ import annotations
 
 import os
-import socket
-import subprocess
-import sys
-import time
 
 import pytest
-import requests
 
 from api import create_app
-from api.config import PROJECT_ROOT
 from tests import databases
 from tests.revision_graph import standard_graph
+from tests.servers import Gunicorn
+from tests.tokens import TOKENS_JSON, authorized
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
+
+
+@pytest.fixture(autouse=True)
+def test_tokens(monkeypatch, tmp_path):
+    """Every app and server a test starts knows the tokens of tests/tokens.py and no others:
+    neither the developer's environment nor their instance/tokens.json leaks in."""
+    monkeypatch.setenv("MIGRATEWAY_TOKENS", TOKENS_JSON)
+    monkeypatch.setenv("MIGRATEWAY_TOKENS_FILE", str(tmp_path / "no-tokens.json"))
 
 
 def pytest_generate_tests(metafunc):
@@ -25,12 +29,19 @@ def pytest_generate_tests(metafunc):
         names = list(databases.servers())
         if "sqlite_only" in metafunc.fixturenames:
             names = ["sqlite"]
+        if "network_only" in metafunc.fixturenames:
+            names = [name for name in names if name != "sqlite"]
         metafunc.parametrize("backend", names, scope="session")
 
 
 @pytest.fixture
 def sqlite_only():
     """Request this to run a test on SQLite alone (the behaviour is not about the dialect)."""
+
+
+@pytest.fixture
+def network_only():
+    """Request this to run a test on the database servers only (SQLite has no network)."""
 
 
 @pytest.fixture
@@ -64,7 +75,8 @@ def app(migrations, database_url):
 
 @pytest.fixture
 def client(app):
-    return app.test_client()
+    """A test client that sends the token with every scope."""
+    return authorized(app.test_client())
 
 
 @pytest.fixture
@@ -72,62 +84,25 @@ def runner(app):
     return app.test_cli_runner()
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class LiveServer:
-    """gunicorn serving wsgi:app on a free port, as in production."""
-
-    def __init__(self, env: dict[str, str], workers: int = 1):
-        self.port = _free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "gunicorn",
-                "--bind",
-                f"127.0.0.1:{self.port}",
-                "--workers",
-                str(workers),
-                "--threads",
-                "4",
-                "--timeout",
-                "120",
-                "wsgi:app",
-            ],
-            cwd=PROJECT_ROOT,
-            env={**os.environ, **env},
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-        )
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"gunicorn exited: {self.proc.stdout.read().decode()}")
-            try:
-                requests.get(self.url + "/health", timeout=1)
-                return
-            except requests.ConnectionError:
-                time.sleep(0.1)
-        self.stop()
-        raise RuntimeError("gunicorn did not answer within 30 s")
-
-    def stop(self) -> str:
-        self.proc.terminate()
-        try:
-            out, _ = self.proc.communicate(timeout=15)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            out, _ = self.proc.communicate()
-        return out.decode(errors="replace")
+@pytest.fixture
+def live_server(migrations, database_url):
+    server = Gunicorn({"DATABASE_URL": database_url, "MIGRATIONS_DIR": str(migrations.path)})
+    yield server
+    server.stop()
 
 
 @pytest.fixture
-def live_server(migrations, database_url):
-    server = LiveServer({"DATABASE_URL": database_url, "MIGRATIONS_DIR": str(migrations.path)})
-    yield server
-    server.stop()
+def start_server(migrations, database_url):
+    """Start gunicorn on the test's database with more environment (None unsets a variable)
+    or gunicorn arguments; each server still running is stopped after the test."""
+    servers = []
+
+    def start(env: dict[str, str | None] | None = None, args: tuple[str, ...] = ()):
+        base = {"DATABASE_URL": database_url, "MIGRATIONS_DIR": str(migrations.path)}
+        servers.append(Gunicorn({**base, **(env or {})}, args=args))
+        return servers[-1]
+
+    yield start
+    for server in servers:
+        if server.proc.returncode is None:
+            server.stop()

@@ -4,8 +4,6 @@ can refuse, swallow, or forward connections to a database."""
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import json
 import os
 import signal
 import socket
@@ -18,18 +16,7 @@ import time
 import requests
 
 from api.config import PROJECT_ROOT
-
-# A token with every scope, for servers started by fault tests.
-FAULT_TOKEN = "fault-test-token"
-FAULT_TOKENS_ENV = json.dumps(
-    [
-        {
-            "name": "fault-test",
-            "sha256": hashlib.sha256(FAULT_TOKEN.encode()).hexdigest(),
-            "scopes": ["read", "upgrade", "downgrade", "stamp"],
-        }
-    ]
-)
+from tests.tokens import bearer
 
 
 def free_port() -> int:
@@ -39,14 +26,21 @@ def free_port() -> int:
 
 
 class Gunicorn:
-    """`gunicorn wsgi:app` on a free port; ``kill()`` is a crash (SIGKILL to every process)."""
+    """`gunicorn wsgi:app` on a free port, as in production; ``kill()`` is a crash (SIGKILL to
+    every process of the server). Its ``get``/``post`` send the test token with every scope;
+    the tokens it knows come from the environment (see tests/conftest.py)."""
 
-    def __init__(self, env: dict[str, str], workers: int = 1, threads: int = 4):
+    def __init__(
+        self,
+        env: dict[str, str | None],
+        workers: int = 1,
+        threads: int = 4,
+        args: tuple[str, ...] = (),
+    ):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.session = requests.Session()
-        self.session.headers["Authorization"] = f"Bearer {FAULT_TOKEN}"
-        env = {"MIGRATEWAY_TOKENS": FAULT_TOKENS_ENV, **env}
+        self.session.headers.update(bearer())
         # A file, not a pipe: a pipe nobody reads would block a chatty server.
         self.log = tempfile.TemporaryFile()  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(
@@ -62,10 +56,12 @@ class Gunicorn:
                 str(threads),
                 "--timeout",
                 "120",
+                *args,
                 "wsgi:app",
             ],
             cwd=PROJECT_ROOT,
-            env={**os.environ, **env},
+            # A None value removes the variable (e.g. DATABASE_URL, to serve the embedded one).
+            env={k: v for k, v in {**os.environ, **env}.items() if v is not None},
             stdout=self.log,
             stderr=subprocess.STDOUT,
             start_new_session=True,

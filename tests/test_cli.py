@@ -12,6 +12,7 @@ import pytest
 from api import create_app
 from api.config import PROJECT_ROOT
 from tests.databases import tables, version_rows
+from tests.tokens import authorized
 
 pytestmark = pytest.mark.usefixtures("sqlite_only")
 
@@ -63,7 +64,7 @@ def test_tutorial_commands_on_a_new_directory(tmp_path):
     # (it calls logging.config.fileConfig): the service's loggers must survive it.
     service_log = logging.getLogger("api.problems")
     app = create_app({"MIGRATIONS_DIR": str(directory), "DATABASE_URL": url})
-    r = app.test_client().post("/upgrade")
+    r = authorized(app.test_client()).post("/upgrade")
     assert r.status_code == 200, r.get_json()
     assert len(r.get_json()["applied"]) == 4
     assert "user" in tables(url)
@@ -88,7 +89,7 @@ def test_a_plain_alembic_directory_is_managed_too(tmp_path):
     )
     url = f"sqlite:///{tmp_path / 'plain.sqlite'}"
     app = create_app({"MIGRATIONS_DIR": str(directory), "DATABASE_URL": url})
-    client = app.test_client()
+    client = authorized(app.test_client())
     assert client.get("/revisions").get_json()["items"][0]["revision"] == "0001"
     r = client.post("/upgrade")
     assert r.status_code == 200, r.get_json()

@@ -7,6 +7,7 @@ import os
 from api import create_app
 from tests.databases import tables, version_rows
 from tests.revision_graph import ALL, BASE, SECOND, TIP
+from tests.tokens import authorized
 
 
 def test_unversioned_database(client, database_url):
@@ -34,7 +35,7 @@ def test_pending_is_what_an_upgrade_applies(client, database_url):
 def test_no_get_creates_the_sqlite_file(migrations, tmp_path, sqlite_only):
     path = tmp_path / "never.sqlite"
     app = create_app({"DATABASE_URL": f"sqlite:///{path}", "MIGRATIONS_DIR": str(migrations.path)})
-    client = app.test_client()
+    client = authorized(app.test_client())
     for url in ("/current", "/revisions", f"/revisions/{BASE}", "/heads", "/branches"):
         assert client.get(url).status_code == 200, url
     assert not os.path.exists(path)

@@ -9,6 +9,7 @@ import pytest
 from api import create_app
 from tests.databases import tables, version_rows
 from tests.revision_graph import ALL, BASE, TIP, table
+from tests.tokens import authorized
 
 FAILING = "ffff00000007"
 
@@ -143,7 +144,7 @@ def test_unreachable_database_is_503_quickly(migrations):
             "MIGRATIONS_DIR": str(migrations.path),
         }
     )
-    client = app.test_client()
+    client = authorized(app.test_client())
     for method, url in (("get", "/current"), ("get", "/revisions"), ("post", "/upgrade")):
         start = time.monotonic()
         r = getattr(client, method)(url)
@@ -158,7 +159,8 @@ def test_a_migrations_directory_that_does_not_load_is_503(tmp_path, sqlite_only)
     app = create_app(
         {"DATABASE_URL": f"sqlite:///{tmp_path}/x.db", "MIGRATIONS_DIR": str(tmp_path / "missing")}
     )
-    assert_problem(app.test_client().get("/revisions"), 503, "migrations-unavailable")
+    r = authorized(app.test_client()).get("/revisions")
+    assert_problem(r, 503, "migrations-unavailable")
 
 
 def test_a_revision_file_with_a_syntax_error_is_503(client, migrations, sqlite_only):

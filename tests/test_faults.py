@@ -134,7 +134,7 @@ def test_a_server_killed_mid_migration_leaves_a_known_state(database_url, counte
     try:
         op = server.get(f"/operations/{op_id}").json()
         assert op["status"] == "interrupted"
-        assert op["actor"] == "fault-test"
+        assert op["actor"] == "tester"
         r = server.post("/upgrade", json={})
         assert r.status_code == 200, r.text
         assert [s["revision"] for s in r.json()["applied"]] == [slow, last]

@@ -18,9 +18,7 @@ def count_imports(migrations, tmp_path):
     marker = tmp_path / "imports.log"
     for path in (migrations.path / "versions").glob("*.py"):
         source = path.read_text()
-        path.write_text(
-            source + f"\nwith open({str(marker)!r}, 'a') as f:\n    f.write('x\\n')\n"
-        )
+        path.write_text(source + f"\nwith open({str(marker)!r}, 'a') as f:\n    f.write('x\\n')\n")
     return lambda: len(marker.read_text().splitlines()) if marker.exists() else 0
 
 

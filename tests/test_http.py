@@ -9,6 +9,7 @@ import pytest
 
 from tests.databases import version_rows
 from tests.revision_graph import TIP
+from tests.tokens import FULL
 
 pytestmark = pytest.mark.usefixtures("sqlite_only")
 
@@ -24,6 +25,8 @@ def curl(server, method: str, path: str, body: dict | None = None) -> tuple[int,
         method,
         "-w",
         "\n%{content_type}",
+        "-H",
+        f"Authorization: Bearer {FULL}",
         server.url + path,
     ]
     if body is not None:

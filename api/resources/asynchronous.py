@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 
-from flask import current_app, request
+from flask import current_app, g, request
 
 from api import exceptions
 from api.schemas.operations import OperationSchema
@@ -23,6 +23,8 @@ def start(run, ctx_with_hook) -> tuple[dict, int, dict]:
     precondition) are raised here, so the caller still gets them as a plain problem.
     """
     app = current_app._get_current_object()
+    # The thread's log lines carry the request that started it (see api.logs).
+    carried = {k: g.get(k) for k in ("request_id", "actor") if g.get(k)}
     recorded = threading.Event()
     outcome: dict = {}
 
@@ -32,6 +34,8 @@ def start(run, ctx_with_hook) -> tuple[dict, int, dict]:
 
     def work() -> None:
         with app.app_context():
+            for name, value in carried.items():
+                setattr(g, name, value)
             try:
                 run(ctx_with_hook(on_recorded))
             except BaseException as exc:  # recorded in the log when it came after the start

@@ -6,7 +6,7 @@ from flask_restx import Namespace, Resource
 
 from api.openapi import model
 from api.resources.problems_doc import documents_problems
-from api.resources.writes import perform
+from api.resources.writes import MAX_KEY_LENGTH, perform
 from api.schemas.commands import (
     DowngradeRequest,
     DowngradeResult,
@@ -25,18 +25,22 @@ WRITE_HEADERS = {
     "Idempotency-Key": {
         "in": "header",
         "type": "string",
+        "minLength": 1,
+        "maxLength": MAX_KEY_LENGTH,
+        "pattern": r"^[\x20-\x7e]+$",
         "description": "A retry with the same key and body returns the first answer.",
     },
     "If-Match": {
         "in": "header",
         "type": "string",
+        "pattern": r'^(|\*|"[^",]+")$',
         "description": "The ETag of GET /current; 412 if the database has moved.",
     },
     "Prefer": {
         "in": "header",
         "type": "string",
-        "enum": ["respond-async"],
-        "description": "respond-async: answer 202 with Location: /operations/<id> at once.",
+        "description": "respond-async: answer 202 with Location: /operations/<id> at once "
+        "(other preferences are ignored, as RFC 7240 asks).",
     },
 }
 

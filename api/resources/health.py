@@ -1,14 +1,58 @@
-"""GET /health: the process answers."""
+"""GET /health and /ready: the process answers; the database and migrations can be used."""
 
 from __future__ import annotations
 
+import logging
+
 from flask_restx import Namespace, Resource
 
-ns = Namespace("health", path="/", description="Liveness")
+from api import exceptions
+from api.openapi import model
+from api.resources.problems_doc import documents_problems
+from api.schemas.health import ReadinessSchema
+from api.service import service
+from api.service.database import current_heads
+
+ns = Namespace("health", path="/", description="Liveness and readiness")
+log = logging.getLogger(__name__)
+
+readiness_model = model(ns, ReadinessSchema)
 
 
 @ns.route("/health")
+@ns.doc(security=[])  # a liveness probe needs no token
 class Health(Resource):
     def get(self):
         """Answer 200 while the process serves requests."""
         return {"status": "ok"}
+
+
+@ns.route("/ready")
+@ns.doc(security=[])  # load balancers probe without a token: the answer names no URL or revision
+class Ready(Resource):
+    @ns.response(200, "Ready", readiness_model)
+    @documents_problems(ns, 503)
+    def get(self):
+        """Answer 200 when the database answers and the migrations directory loads."""
+        svc = service()
+        checks = {
+            "database": _check("database", lambda: current_heads(svc.engine)),
+            "migrations": _check("migrations", svc.graph),
+        }
+        failed = [name for name, state in checks.items() if state != "ok"]
+        if failed:
+            raise exceptions.NotReady(
+                f"Unavailable: {' and '.join(failed)}. The service log says why.", checks=checks
+            )
+        return ReadinessSchema().dump(checks)
+
+
+def _check(name: str, probe) -> str:
+    # Any failure means "not ready", never a 500; the reason (which may name the database's
+    # URL or a file) goes to the log, not to an unauthenticated caller.
+    try:
+        probe()
+    except Exception as exc:
+        log.warning("ready: %s unavailable: %s", name, exc)
+        return "unavailable"
+    return "ok"

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 
-from flask import request
+from flask import Flask, request
 from marshmallow import Schema, ValidationError
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from api import exceptions
+from api.schemas.fields import REVISION_PATH_ARGS, revision_target
 
 
 def _validated(schema: Schema, data) -> dict:
@@ -24,9 +26,14 @@ def _validated(schema: Schema, data) -> dict:
 def body(schema: Schema) -> dict:
     """The JSON object in the request body, validated; an empty body means all defaults.
 
-    :raises UnsupportedMediaType, InvalidRequest:
+    :raises RequestEntityTooLarge, UnsupportedMediaType, InvalidRequest:
     """
     raw = request.get_data(cache=True)
+    limit = request.max_content_length
+    if limit is not None and request.content_length is None and len(raw) >= limit:
+        # A body without Content-Length (chunked) is cut at the limit without an error by
+        # Werkzeug: the rest unread, a body of spaces would pass for "no body" (defaults).
+        raise RequestEntityTooLarge()
     if not raw.strip():
         return _validated(schema, {})
     if not request.is_json:
@@ -55,3 +62,24 @@ def query(schema: Schema) -> dict:
             errors={k: ["Repeated."] for k in repeated},
         )
     return _validated(schema, args.to_dict())
+
+
+_PathRevisions = Schema.from_dict(
+    {name: revision_target(required=True) for name in REVISION_PATH_ARGS}, name="PathRevisions"
+)
+
+
+def path_revisions() -> None:
+    """Refuse a malformed revision in the URL (GET /revisions/<rev>) before Alembic sees it.
+
+    :raises InvalidRequest:
+    """
+    args = request.view_args or {}
+    named = {k: v for k, v in args.items() if k in REVISION_PATH_ARGS}
+    if named:
+        _validated(_PathRevisions(only=tuple(named)), named)
+
+
+def init_app(app: Flask) -> None:
+    """Check URL variables that name a revision on every request, after authentication."""
+    app.before_request(path_revisions)

@@ -13,15 +13,15 @@ def etag(current: tuple[str, ...] | list[str]) -> str:
 
 
 def if_match() -> tuple[str, ...] | None:
-    """The revisions an If-Match header expects, or None without one (or with ``*``).
+    """The revisions an If-Match header expects, or None without one (empty, or ``*``).
 
     :raises InvalidRequest: a weak or malformed tag, or several tags.
     """
     value = request.headers.get("If-Match")
-    if value is None or value.strip() == "*":
+    if value is None or value.strip() in ("", "*"):
         return None
     tag = value.strip()
-    if "," in tag or not (len(tag) >= 2 and tag[0] == tag[-1] == '"'):
+    if "," in tag or not (len(tag) >= 3 and tag[0] == tag[-1] == '"'):
         raise exceptions.InvalidRequest(
             'If-Match takes one strong ETag from GET /current, e.g. If-Match: "ab12cd34ef56".'
         )

@@ -61,6 +61,7 @@ def perform(kind: str, request_schema: Schema, result_schema: Schema):
             )
             svc.save_response(op_id, problem.status, json.dumps(body) + "\n")
         raise
+    g.operation_id = result.operation_id  # for the request's log line
     body = result_schema.dump(result)
     if key:
         svc.save_response(result.operation_id, 200, json.dumps(body) + "\n")
@@ -71,7 +72,11 @@ def _expected(from_body: list[str] | None) -> tuple[str, ...] | None:
     from_header = if_match()
     from_body = tuple(from_body) if from_body is not None else None
     if from_header is not None and from_body is not None and set(from_header) != set(from_body):
-        raise exceptions.InvalidRequest("If-Match and expected_current disagree; send one.")
+        # The database cannot be at both: whichever it is at, one precondition fails.
+        raise exceptions.PreconditionFailed(
+            "If-Match and expected_current name different revisions; nothing was done.",
+            expected=sorted(set(from_header) | set(from_body)),
+        )
     return from_header if from_header is not None else from_body
 
 
@@ -79,9 +84,9 @@ def _idempotency_key() -> str | None:
     key = request.headers.get("Idempotency-Key")
     if key is None:
         return None
-    if not key or len(key) > MAX_KEY_LENGTH or not key.isprintable():
+    if not key or len(key) > MAX_KEY_LENGTH or not all(" " <= c <= "~" for c in key):
         raise exceptions.InvalidRequest(
-            f"Idempotency-Key must be 1 to {MAX_KEY_LENGTH} printable characters."
+            f"Idempotency-Key must be 1 to {MAX_KEY_LENGTH} printable ASCII characters."
         )
     return key
 

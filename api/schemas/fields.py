@@ -4,34 +4,78 @@ from __future__ import annotations
 
 import re
 
-from marshmallow import fields, validate
+from marshmallow import ValidationError, fields, validate
 
 # What Alembic accepts as a target: an id or prefix, a symbol (head, heads, base), a branch
 # label with @, and a relative step (+2, -1, head-1, label@+1). Checked before Alembic sees it.
+# Something must follow a label's "@": Alembic fails an assertion on "label@" (found by
+# tests/test_fuzz.py). Matched whole (fullmatch): "$" alone would accept a trailing newline;
+# the pattern keeps "^...$" so that, documented in the spec, it reads the same in ECMA 262.
 REVISION_PATTERN = re.compile(
-    r"^(?:[A-Za-z0-9_.\-]{1,64}@)?(?:[A-Za-z0-9_]{1,64})?(?:[+-][0-9]{1,5})?$", re.ASCII
+    r"^(?:[A-Za-z0-9_.\-]{1,64}@)?(?:[A-Za-z0-9_]{1,64}(?:[+-][0-9]{1,5})?|[+-][0-9]{1,5})$",
+    re.ASCII,
 )
+REVISION_MAX_LENGTH = 128
+# URL variables that name a revision (GET /revisions/<rev>): checked and documented like a
+# body's target (api.resources.parsing, api.openapi).
+REVISION_PATH_ARGS = frozenset({"rev"})
 REVISION_PATTERN_DOC = (
     "A revision id or unique prefix, 'head', 'heads', 'base', '<label>@head', "
     "or a relative step such as '+1', '-1', 'head-2'."
 )
 
 
+class _FullMatch(validate.Regexp):
+    """``validate.Regexp`` that must match the whole string (apispec still documents it)."""
+
+    def __call__(self, value: str) -> str:
+        if self.regex.fullmatch(value) is None:
+            raise ValidationError(self._format_error(value))
+        return value
+
+
+def revision_constraints() -> dict:
+    """The JSON Schema keywords of a revision target, for a parameter RESTX documents."""
+    return {
+        "minLength": 1,
+        "maxLength": REVISION_MAX_LENGTH,
+        "pattern": REVISION_PATTERN.pattern,
+    }
+
+
 def revision_target(**kwargs) -> fields.String:
     """A string that must look like an Alembic revision target."""
     return fields.String(
         validate=[
-            validate.Length(min=1, max=128),
-            validate.Regexp(REVISION_PATTERN, error="Not a revision target: {input}"),
+            validate.Length(min=1, max=REVISION_MAX_LENGTH),
+            _FullMatch(REVISION_PATTERN, error="Not a revision target: {input}"),
         ],
         metadata={"description": REVISION_PATTERN_DOC, "example": kwargs.pop("example", "head")},
         **kwargs,
     )
 
 
+class ScriptDateTime(fields.DateTime):
+    """A revision script's Create Date, ISO 8601 as Alembic wrote it.
+
+    Alembic writes local time without an offset unless the directory sets a ``timezone``,
+    so this is not RFC 3339's ``date-time``; api.openapi documents it as a plain string.
+    """
+
+
+class StrictBoolean(fields.Boolean):
+    """A JSON true or false; "yes", 1 and 0 are refused, not guessed at (and 0 == False in a
+    Python set, so marshmallow's truthy/falsy sets cannot say this)."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, bool):
+            raise self.make_error("invalid", input=value)
+        return value
+
+
 def strict_boolean(**kwargs) -> fields.Boolean:
-    """A JSON true or false; strings such as "yes" or 1 are refused, not guessed at."""
-    return fields.Boolean(truthy={True}, falsy={False}, **kwargs)
+    """A field that takes only JSON true or false."""
+    return StrictBoolean(**kwargs)
 
 
 def revision_ids(description: str) -> fields.List:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
-from api.schemas.fields import revision_ids
+from api.schemas.fields import ScriptDateTime, revision_ids
 
 MAX_LIMIT = 100_000
 
@@ -15,8 +15,13 @@ class RevisionSchema(Schema):
     branch_labels = fields.List(fields.String())
     depends_on = revision_ids("Revisions this one depends on without following them.")
     message = fields.String(allow_none=True)
-    created_at = fields.DateTime(
-        allow_none=True, metadata={"description": "The script's Create Date, ISO 8601."}
+    created_at = ScriptDateTime(
+        allow_none=True,
+        metadata={
+            "description": "The script's Create Date, ISO 8601; an offset only when the "
+            "migrations directory sets a timezone (Alembic writes local time otherwise).",
+            "example": "2026-01-02T03:04:05.000006",
+        },
     )
     path = fields.String(metadata={"description": "Relative to the migrations directory."})
     is_head = fields.Boolean()

@@ -49,8 +49,21 @@ class StepTimer:
                 self.on_step(len(self.done), self.running.revision)
             start = time.perf_counter()
             yield step
-            self.done.append(StepResult(self.running.revision, self.running.message, _ms(start)))
+            done = StepResult(self.running.revision, self.running.message, _ms(start))
+            self.done.append(done)
             self.running = None
+            log.info(
+                "%s revision %s in %.1f ms",
+                self.verb,
+                done.revision,
+                done.duration_ms,
+                extra={
+                    "event": "revision",
+                    "revision": done.revision,
+                    "duration_ms": done.duration_ms,
+                    "operation_id": self.operation_id,
+                },
+            )
 
 
 class StepsFailed(Exception):

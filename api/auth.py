@@ -1,0 +1,111 @@
+"""Who may call what: every request's bearer token and its scope, checked before the view."""
+
+from __future__ import annotations
+
+import hmac
+import re
+
+from flask import Flask, current_app, g, request
+
+from api import exceptions, tokens
+
+# Readable without a token, so a person can explore the API (and find /health) first, and a
+# load balancer can probe /ready (whose answer names no URL and no revision).
+PUBLIC_RULES = frozenset(
+    {"/health", "/ready", "/docs", "/swagger.json", "/swaggerui/<path:filename>"}
+)
+READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+# Any other method needs the scope named here. A rule missing from this map is refused to
+# every token: a new endpoint that changes something stays closed until it is added.
+WRITE_SCOPES = {
+    ("POST", "/upgrade"): "upgrade",
+    ("POST", "/downgrade"): "downgrade",
+    ("POST", "/stamp"): "stamp",
+}
+# Swagger 2.0 has no bearer scheme: an apiKey in the Authorization header is the usual way,
+# and Swagger UI's Authorize button then sends what the person types.
+SWAGGER_AUTHORIZATIONS = {
+    "bearer": {
+        "type": "apiKey",
+        "in": "header",
+        "name": "Authorization",
+        "description": "Type 'Bearer <token>'. Scopes: read (every GET), upgrade, downgrade, "
+        "stamp (the POST of that name). New token: `flask --app wsgi tokens create`.",
+    }
+}
+CREATE_COMMAND = "flask --app wsgi tokens create --name <name> --scopes read,upgrade"
+# RFC 6750: the scheme is case-insensitive, the token is a b64token.
+_BEARER = re.compile(r"^Bearer +([A-Za-z0-9\-._~+/]{1,512}=*) *$", re.ASCII | re.IGNORECASE)
+
+
+def required_scope(method: str, rule: str) -> str | None:
+    """The scope a call on a routed URL needs; None when no scope allows it."""
+    if method in READ_METHODS:
+        return "read"
+    return WRITE_SCOPES.get((method, rule))
+
+
+def authenticate(header: str | None, known: tuple[tokens.Token, ...]) -> tokens.Token:
+    """The configured token the Authorization header carries.
+
+    The header is never echoed: a problem says what is wrong, not what was sent.
+
+    :raises Unauthorized:
+    """
+    if not known:
+        raise exceptions.Unauthorized(
+            f"No API tokens are configured, so every call is refused. Run `{CREATE_COMMAND}`, "
+            "add the entry it prints to MIGRATEWAY_TOKENS or MIGRATEWAY_TOKENS_FILE, and restart."
+        )
+    if not header:
+        raise exceptions.Unauthorized("Send the header 'Authorization: Bearer <token>'.")
+    match = _BEARER.match(header)
+    if not match:
+        hint = " (Swagger UI's Authorize box too)" if header.startswith(tokens.PREFIX) else ""
+        raise exceptions.Unauthorized(
+            f"The Authorization header must be 'Bearer <token>'{hint}.", error="invalid_request"
+        )
+    digest = tokens.hash_token(match.group(1))
+    found = None
+    # Compare with every entry, in constant time: how long it takes says nothing of a match.
+    for token in known:
+        if hmac.compare_digest(digest, token.sha256):
+            found = token
+    if found is None:
+        raise exceptions.Unauthorized("The bearer token is not known.", error="invalid_token")
+    return found
+
+
+def check_request() -> None:
+    """Refuse the request unless its token has the scope; note the token's name as the actor.
+
+    :raises Unauthorized, Forbidden:
+    """
+    rule = request.url_rule.rule if request.url_rule is not None else None
+    if rule in PUBLIC_RULES:
+        return
+    token = authenticate(
+        request.headers.get("Authorization"), current_app.extensions["migrateway_tokens"]
+    )
+    g.actor = token.name
+    if rule is None:
+        return  # routing answers 404 or 405, and only to a caller who showed a token
+    scope = required_scope(request.method, rule)
+    if scope is None:
+        raise exceptions.Forbidden(f"No scope allows {request.method} {rule}.")
+    if scope not in token.scopes:
+        raise exceptions.Forbidden(
+            f"{request.method} {rule} needs the '{scope}' scope, which token "
+            f"'{token.name}' does not have.",
+            missing_scope=scope,
+        )
+
+
+def init_app(app: Flask) -> None:
+    """Load the token list once and guard every request; add ``flask tokens create``.
+
+    :raises ValueError: the token list is malformed (the service does not start).
+    """
+    app.extensions["migrateway_tokens"] = tokens.load(app.config)
+    app.before_request(check_request)
+    tokens.init_cli(app)
