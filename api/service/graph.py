@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -48,6 +49,7 @@ class RevisionGraph:
         self.by_id = {info.revision: info for info in self.ordered}
         self.heads: tuple[str, ...] = tuple(script.get_heads())
         self._applied_cache: tuple[tuple[str, ...], frozenset[str]] | None = None
+        self._pending_cache: tuple[tuple[str, ...], tuple[str, ...]] | None = None
 
     @staticmethod
     def _info(s: Script, directory: str) -> RevisionInfo:
@@ -75,6 +77,23 @@ class RevisionGraph:
         nodes = revmap._get_ancestor_nodes(revmap.get_revisions(known)) if known else []
         result = frozenset(node.revision for node in nodes)
         self._applied_cache = (current, result)
+        return result
+
+    def pending(self, current: tuple[str, ...]) -> tuple[str, ...]:
+        """What ``upgrade heads`` would apply from ``current``, in order.
+
+        Alembic walks the whole graph to find it, even when ``current`` is the heads: the
+        answer is kept for the last ``current`` seen, as the graph never changes.
+
+        :raises MultipleHeads, RevisionConflict:
+        """
+        cached = self._pending_cache
+        if cached and cached[0] == current:
+            return cached[1]
+        with revision_errors(self.script):
+            steps = self.script._upgrade_revs("heads", current) if self.heads else []
+        result = tuple(step.revision.revision for step in steps)
+        self._pending_cache = (current, result)
         return result
 
     def resolve(self, ident: str) -> RevisionInfo:
@@ -132,19 +151,33 @@ def revision_errors(script: ScriptDirectory) -> Iterator[None]:
                 f"No revision, branch label or symbol is named '{prefix}'.", revision=prefix
             ) from None
         raise exceptions.RevisionConflict(str(exc)) from None
+    except AssertionError:
+        # Alembic asserts, rather than raising, on some relative steps past either end of the
+        # graph ("head+1", "label@-1" at the label's root).
+        raise exceptions.RevisionConflict(
+            "The target steps past the ends of the revision graph."
+        ) from None
 
 
 class GraphCache:
     """Keeps one RevisionGraph per process and reloads it only when the version files change.
 
-    The check is a directory listing with sizes and modification times: cheap next to
-    Alembic's load, which imports every revision file.
+    The full check is a listing with every file's size and modification time: cheap next to
+    Alembic's load, which imports every revision file, but still one stat per revision. So a
+    request stats only the version directories themselves, whose mtime changes when a file is
+    added, removed or renamed, and the full listing runs at most once per RELIST_SECONDS (an
+    edit in place shows within that time), or on every request while a directory's mtime is
+    too recent to trust.
     """
+
+    RELIST_SECONDS = 1.0
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._key: tuple | None = None
         self._graph: RevisionGraph | None = None
+        self._dirs: tuple | None = None
+        self._listed_at = 0.0  # time.time() of the last full listing
 
     def get(self, config: Config) -> RevisionGraph:
         """The graph for ``config``'s directory, reloaded if any version file changed.
@@ -152,12 +185,27 @@ class GraphCache:
         :raises MigrationsUnavailable: the directory is missing or a script does not load.
         """
         directory = config.get_main_option("script_location")
-        key = (directory, _fingerprint(config, directory))
+        dirs = _dir_stamps(config, directory)
+        now = time.time()
         with self._lock:
+            if self._still_valid(directory, dirs, now):
+                return self._graph
+            key = (directory, _fingerprint(config, directory))
+            self._dirs, self._listed_at = dirs, now
             if key != self._key or self._graph is None:
                 self._graph = _load(config, directory)
                 self._key = key
             return self._graph
+
+    def _still_valid(self, directory: str, dirs: tuple, now: float) -> bool:
+        if self._graph is None or self._key is None or self._key[0] != directory:
+            return False
+        if dirs != self._dirs or now - self._listed_at >= self.RELIST_SECONDS:
+            return False
+        # Filesystem mtimes tick coarsely: a directory changed shortly before the last listing
+        # may have changed again within the same tick, leaving its mtime as it was.
+        settled = self._listed_at - self.RELIST_SECONDS
+        return all(mtime is not None and mtime / 1e9 < settled for _, mtime in dirs)
 
 
 def _version_dirs(config: Config, directory: str) -> list[str]:
@@ -165,6 +213,16 @@ def _version_dirs(config: Config, directory: str) -> list[str]:
     if locations:
         return [p for p in re.split(r"[\s,]+", locations) if p]
     return [os.path.join(directory, "versions")]
+
+
+def _dir_stamps(config: Config, directory: str) -> tuple:
+    stamps = []
+    for location in _version_dirs(config, directory):
+        try:
+            stamps.append((location, os.stat(location).st_mtime_ns))
+        except FileNotFoundError:
+            stamps.append((location, None))
+    return tuple(stamps)
 
 
 def _fingerprint(config: Config, directory: str) -> tuple:
