@@ -55,3 +55,16 @@ def test_database_at_a_revision_the_directory_lacks(client, database_url):
     r = client.post("/upgrade")
     assert r.status_code == 409
     assert version_rows(database_url) == {"abcdef999999"}
+
+
+def test_a_version_table_dropped_behind_the_service_reads_as_unversioned(client, database_url):
+    import sqlalchemy as sa
+
+    client.post("/upgrade", json={"target": BASE})
+    assert client.get("/current").get_json()["current"] == [BASE]
+    engine = sa.create_engine(database_url)
+    with engine.begin() as conn:
+        conn.exec_driver_sql("DROP TABLE alembic_version")
+    engine.dispose()
+    r = client.get("/current")
+    assert r.status_code == 200 and r.get_json()["current"] == []

@@ -7,7 +7,13 @@ from flask_restx import Namespace, Resource
 from api.openapi import model, query_params
 from api.resources import parsing
 from api.resources.problems_doc import documents_problems
-from api.schemas.revisions import RevisionListQuery, RevisionPageSchema, RevisionSchema
+from api.schemas.revisions import (
+    RevisionListQuery,
+    RevisionPageSchema,
+    RevisionSchema,
+    dump_page,
+    dump_revision,
+)
 from api.service import service
 
 ns = Namespace("revisions", description="The revision scripts of the migrations directory")
@@ -24,7 +30,7 @@ class RevisionList(Resource):
     def get(self):
         """List the revision graph, newest first, with what the database has applied."""
         args = parsing.query(RevisionListQuery())
-        return RevisionPageSchema().dump(service().history(**args))
+        return dump_page(service().history(**args))
 
 
 @ns.route("/<string:rev>")
@@ -34,4 +40,4 @@ class Revision(Resource):
     @documents_problems(ns, 400, 404, 409, 503)
     def get(self, rev: str):
         """Show one revision."""
-        return RevisionSchema().dump(service().show(rev))
+        return dump_revision(service().show(rev))

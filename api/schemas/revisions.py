@@ -64,3 +64,38 @@ class BranchSchema(Schema):
 
 class BranchListSchema(Schema):
     items = fields.List(fields.Nested(BranchSchema))
+
+
+class _DumpMemo:
+    """Each revision object is immutable and lives as long as its graph, so it is dumped once:
+    a warm full listing then costs a dictionary lookup per revision, not a marshmallow dump."""
+
+    LIMIT = 100_000
+
+    def __init__(self) -> None:
+        self._schema = RevisionSchema()
+        self._memo: dict[int, tuple[object, dict]] = {}
+
+    def dump(self, info) -> dict:
+        hit = self._memo.get(id(info))
+        if hit is not None and hit[0] is info:  # the same object, not a recycled id
+            return hit[1]
+        if len(self._memo) >= self.LIMIT:  # old graphs' revisions: let them go
+            self._memo.clear()
+        dumped = self._schema.dump(info)
+        self._memo[id(info)] = (info, dumped)
+        return dumped
+
+
+_memo = _DumpMemo()
+_envelope = RevisionPageSchema(exclude=("items",))
+
+
+def dump_revision(info) -> dict:
+    """RevisionSchema's dump of ``info``, remembered."""
+    return _memo.dump(info)
+
+
+def dump_page(page) -> dict:
+    """RevisionPageSchema's dump of ``page``, with each revision's dump remembered."""
+    return {**_envelope.dump(page), "items": [_memo.dump(info) for info in page.items]}

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import re
 import time
-from dataclasses import replace
 
 from alembic.config import Config
 from flask import current_app
@@ -47,6 +46,7 @@ class MigrationService:
         self.database_url = database_url
         self._graphs = GraphCache()
         self._oplog: OperationLog | None = None
+        self._read_config: Config | None = None
 
     # -- plumbing -------------------------------------------------------------------------
 
@@ -65,7 +65,13 @@ class MigrationService:
         return build_config(self._migrate, self.directory, self.database_url)
 
     def graph(self, config: Config | None = None) -> RevisionGraph:
-        return self._graphs.get(config or self.config())
+        """The revision graph; reads reuse one Config (parsing alembic.ini per request cost
+        more than the rest of a warm GET /current)."""
+        if config is None:
+            if self._read_config is None:
+                self._read_config = self.config()
+            config = self._read_config
+        return self._graphs.get(config)
 
     # -- reads ----------------------------------------------------------------------------
 
@@ -74,7 +80,7 @@ class MigrationService:
         graph = self.graph()
         applied = graph.applied(current_heads(self.engine))
         window = graph.ordered[offset : None if limit is None else offset + limit]
-        items = [_with_applied(info, applied) for info in window]
+        items = [graph.marked(info, applied) for info in window]
         return RevisionPage(items=items, total=len(graph.ordered), limit=limit, offset=offset)
 
     def show(self, rev: str) -> RevisionInfo:
@@ -84,7 +90,7 @@ class MigrationService:
         """
         graph = self.graph()
         info = graph.resolve(rev)
-        return _with_applied(info, graph.applied(current_heads(self.engine)))
+        return graph.marked(info, graph.applied(current_heads(self.engine)))
 
     def current(self) -> CurrentState:
         """Where the database is, where the scripts end, and what an upgrade would apply.
@@ -102,7 +108,7 @@ class MigrationService:
         """The head revisions, as ``flask db heads``."""
         graph = self.graph()
         applied = graph.applied(current_heads(self.engine))
-        return [_with_applied(graph.by_id[h], applied) for h in sorted(graph.heads)]
+        return [graph.marked(graph.by_id[h], applied) for h in sorted(graph.heads)]
 
     def branches(self) -> list[Branch]:
         """The branch points and the revisions that follow each, as ``flask db branches``."""
@@ -192,10 +198,6 @@ class MigrationService:
                     self.oplog.mark_interrupted()
             except LockTimeout:
                 pass
-
-
-def _with_applied(info: RevisionInfo, applied: frozenset[str]) -> RevisionInfo:
-    return replace(info, applied=info.revision in applied)
 
 
 def _ms(start: float) -> float:

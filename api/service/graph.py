@@ -8,6 +8,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import datetime
 
 from alembic.config import Config
@@ -47,6 +48,11 @@ class RevisionGraph:
         scripts = list(script.walk_revisions())
         self.ordered: list[RevisionInfo] = [self._info(s, directory) for s in scripts]
         self.by_id = {info.revision: info for info in self.ordered}
+        # Both answers for "applied", made once: a page is then a lookup per revision.
+        self._marked = {
+            info.revision: (replace(info, applied=False), replace(info, applied=True))
+            for info in self.ordered
+        }
         self.heads: tuple[str, ...] = tuple(script.get_heads())
         self._applied_cache: tuple[tuple[str, ...], frozenset[str]] | None = None
         self._pending_cache: tuple[tuple[str, ...], tuple[str, ...]] | None = None
@@ -78,6 +84,10 @@ class RevisionGraph:
         result = frozenset(node.revision for node in nodes)
         self._applied_cache = (current, result)
         return result
+
+    def marked(self, info: RevisionInfo, applied: frozenset[str]) -> RevisionInfo:
+        """``info`` with ``applied`` set for a database whose history is ``applied``."""
+        return self._marked[info.revision][info.revision in applied]
 
     def pending(self, current: tuple[str, ...]) -> tuple[str, ...]:
         """What ``upgrade heads`` would apply from ``current``, in order.
