@@ -8,6 +8,7 @@ from flask import current_app, g, request
 
 from api import exceptions
 from api.schemas.operations import OperationSchema
+from api.service import service
 
 
 def wanted() -> bool:
@@ -51,8 +52,6 @@ def start(run, ctx_with_hook) -> tuple[dict, int, dict]:
         if isinstance(error, exceptions.Problem | exceptions.AlreadyDone):
             raise error
         raise RuntimeError("the operation stopped before it was recorded") from error
-    from api.service import service
-
     op = service().operation(outcome["id"])
     headers = {"Location": f"/operations/{op.id}", "Preference-Applied": "respond-async"}
     return OperationSchema().dump(op), 202, headers

@@ -7,9 +7,6 @@ they never look at a request.
 
 from __future__ import annotations
 
-import re
-import time
-
 from alembic.config import Config
 from flask import current_app
 from sqlalchemy import Engine
@@ -31,9 +28,6 @@ from api.service.results import (
 )
 
 __all__ = ["MigrationService"]
-
-# A step relative to the current revision: "-1", "+2" (not "head-1" or "label@-1").
-_RELATIVE = re.compile(r"^[+-]\d+$")
 
 
 class MigrationService:
@@ -147,14 +141,6 @@ class MigrationService:
         A relative step from several heads is refused: which branch it walks down is a guess
         (Alembic only warns), and a rollback must never guess.
         """
-        if _RELATIVE.match(target):
-            before = current_heads(self.engine)
-            if len(before) > 1:
-                raise exceptions.RevisionConflict(
-                    f"The database has several heads; '{target}' does not say which branch to "
-                    "walk down. Name the revision to downgrade to.",
-                    current=list(before),
-                )
         return writes.run(self, "downgrade", target, sql=sql, ctx=ctx or CallContext())
 
     def stamp(self, target: str, purge: bool = False, ctx: CallContext | None = None) -> RunResult:
@@ -198,10 +184,6 @@ class MigrationService:
                     self.oplog.mark_interrupted()
             except LockTimeout:
                 pass
-
-
-def _ms(start: float) -> float:
-    return round((time.perf_counter() - start) * 1000, 3)
 
 
 def service() -> MigrationService:

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import Engine, text
+from sqlalchemy import URL, Engine, text
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from api import exceptions
@@ -59,7 +59,7 @@ def current_heads(engine: Engine) -> tuple[str, ...]:
     if sqlite_file_missing(engine):
         return ()
     with reachable(engine), engine.connect() as connection:
-        if _versioned.get(_key(engine)):
+        if _versioned.get(engine.url):
             # The table was there last time: one query, no reflection. If it has been dropped
             # since, fall back to Alembic's own check below.
             try:
@@ -72,15 +72,11 @@ def current_heads(engine: Engine) -> tuple[str, ...]:
                 connection.rollback()
         context = MigrationContext.configure(connection)
         heads = context.get_current_heads()
-        _versioned[_key(engine)] = bool(heads) or context._has_version_table()
+        _versioned[engine.url] = bool(heads) or context._has_version_table()
         connection.rollback()
     return tuple(sorted(heads))
 
 
-# Engines (by URL) whose version table was seen: their reads skip Alembic's reflection.
-_versioned: dict[str, bool] = {}
+# Databases (by URL) whose version table was seen: their reads skip Alembic's reflection.
+_versioned: dict[URL, bool] = {}
 _SELECT_VERSIONS = text("SELECT version_num FROM alembic_version")
-
-
-def _key(engine: Engine) -> str:
-    return engine.url.render_as_string(hide_password=False)

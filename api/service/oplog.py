@@ -143,6 +143,28 @@ def _from_row(row) -> Operation:
     )
 
 
+def _to_row(op: Operation) -> dict:
+    """The columns of a new operation's row (the inverse of _from_row for what start sets)."""
+    return {
+        "id": op.id,
+        "kind": op.kind,
+        "actor": op.actor,
+        "target": op.target,
+        "sql": op.sql,
+        "from_revisions": json.dumps(list(op.from_)),
+        "steps": "[]",
+        "status": op.status,
+        "partial_possible": op.partial_possible,
+        "started_at": op.started_at,
+        "client_address": op.client_address,
+        "idempotency_key": op.idempotency_key,
+        "request_hash": op.request_hash,
+        "lock_wait_ms": op.lock_wait_ms,
+        "steps_total": op.steps_total,
+        "steps_done": op.steps_done,
+    }
+
+
 class OperationLog:
     """Reads and writes the operation log of one target database."""
 
@@ -173,7 +195,9 @@ class OperationLog:
             path = self.engine.url.database
             if path and not os.path.exists(path):
                 return False
-        return sa.inspect(self.engine).has_table("operations", schema=self._schema)
+        # Once seen, the table stays: later reads skip the catalogue query.
+        self._ready = sa.inspect(self.engine).has_table("operations", schema=self._schema)
+        return self._ready
 
     def ensure(self) -> None:
         """Create the log's schema and table on first write (never on a read)."""
@@ -231,26 +255,7 @@ class OperationLog:
             steps_done=0,
         )
         with self._connect() as conn:
-            conn.execute(
-                operations.insert().values(
-                    id=op.id,
-                    kind=kind,
-                    actor=actor,
-                    target=target,
-                    sql=sql,
-                    from_revisions=json.dumps(list(op.from_)),
-                    steps="[]",
-                    status=RUNNING,
-                    partial_possible=False,
-                    started_at=op.started_at,
-                    client_address=client_address,
-                    idempotency_key=idempotency_key,
-                    request_hash=request_hash,
-                    lock_wait_ms=lock_wait_ms,
-                    steps_total=steps_total,
-                    steps_done=0,
-                )
-            )
+            conn.execute(operations.insert().values(**_to_row(op)))
             conn.commit()
         return op
 

@@ -21,7 +21,8 @@ log = logging.getLogger(__name__)
 _ENV_LOCK = threading.Lock()
 
 
-def _ms(start: float) -> float:
+def elapsed_ms(start: float) -> float:
+    """Milliseconds since ``start`` (a time.perf_counter() reading)."""
     return round((time.perf_counter() - start) * 1000, 3)
 
 
@@ -49,7 +50,7 @@ class StepTimer:
                 self.on_step(len(self.done), self.running.revision)
             start = time.perf_counter()
             yield step
-            done = StepResult(self.running.revision, self.running.message, _ms(start))
+            done = StepResult(self.running.revision, self.running.message, elapsed_ms(start))
             self.done.append(done)
             self.running = None
             log.info(

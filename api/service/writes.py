@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import re
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from typing import TYPE_CHECKING
 
 from alembic.ddl.impl import DefaultImpl
@@ -14,24 +17,18 @@ from api.service.database import current_heads, describe_error
 from api.service.graph import revision_errors
 from api.service.lock import LockTimeout, migration_lock
 from api.service.results import CallContext, RunResult
-from api.service.runner import StepsFailed, StepTimer, run_env
+from api.service.runner import StepsFailed, StepTimer, elapsed_ms, run_env
 
 if TYPE_CHECKING:
     from api.service import MigrationService
 
 
-_VERBS = {
-    ("upgrade", False): "applied",
-    ("downgrade", False): "reverted",
-    ("stamp", False): "stamped",
-    ("upgrade", True): "rendered",
-    ("downgrade", True): "rendered",
-    ("stamp", True): "rendered",
-}
+# A step relative to the current revision: "-1", "+2" (not "head-1" or "label@-1"). From
+# several heads, which branch it walks is a guess (Alembic only warns): a rollback must not guess.
+_RELATIVE = re.compile(r"^[+-]\d+$")
 
-
-def _ms(start: float) -> float:
-    return round((time.perf_counter() - start) * 1000, 3)
+# What the log says each step did; a dry run only renders SQL.
+_VERBS = {"upgrade": "applied", "downgrade": "reverted", "stamp": "stamped"}
 
 
 def run(
@@ -55,7 +52,7 @@ def run(
             return script._downgrade_revs(target, heads)
         return script._stamp_revs((target,), () if purge else heads)
 
-    with _locked(svc, ctx, dry_run=sql) as held:
+    with _locked(svc, ctx, dry_run=sql) as lock_wait_ms:
         if ctx.idempotency_key:
             done = svc.oplog.by_key(ctx.idempotency_key)
             if done is not None:
@@ -63,6 +60,12 @@ def run(
         # Read under the lock: a late caller whose work is already done gets a no-op.
         before = current_heads(engine)
         _check_preconditions(svc, kind, sql, purge, before, ctx)
+        if kind == "downgrade" and _RELATIVE.match(target) and len(before) > 1:
+            raise exceptions.RevisionConflict(
+                f"The database has several heads; '{target}' does not say which branch to "
+                "walk down. Name the revision to downgrade to.",
+                current=list(before),
+            )
         if not (kind == "stamp" and purge):
             graph.check_known(before)
         try:
@@ -81,7 +84,7 @@ def run(
             client_address=ctx.client_address,
             idempotency_key=ctx.idempotency_key,
             request_hash=ctx.request_hash,
-            lock_wait_ms=held.wait_ms,
+            lock_wait_ms=lock_wait_ms,
             steps_total=len(planned),
         )
         if ctx.on_recorded is not None:
@@ -89,7 +92,7 @@ def run(
         result = RunResult(from_=before, to=before, operation_id=op.id)
         if not planned and not sql and not purge:
             svc.oplog.finish(op.id, status=log.SUCCEEDED, to=before, steps=[])
-            result.duration_ms = _ms(start)
+            result.duration_ms = elapsed_ms(start)
             return result
 
         progress = None if sql else _ProgressWriter(svc, op.id)
@@ -103,7 +106,7 @@ def run(
                 purge=purge,
                 timer=StepTimer(
                     operation_id=op.id,
-                    verb=_VERBS[kind, sql],
+                    verb="rendered" if sql else _VERBS[kind],
                     on_step=progress,
                 ),
             )
@@ -119,7 +122,7 @@ def run(
         if sql:
             result.sql = config.output_buffer.getvalue()
         svc.oplog.finish(op.id, status=log.SUCCEEDED, to=result.to, steps=result.steps)
-        result.duration_ms = _ms(start)
+        result.duration_ms = elapsed_ms(start)
         return result
 
 
@@ -168,27 +171,21 @@ class _ProgressWriter:
             self._pending = None
 
 
-class _locked:
-    """The migration lock (not for dry runs, which change nothing), plus the clean-up
-    its possession allows: any operation still 'running' belongs to a dead process."""
-
-    def __init__(self, svc: MigrationService, ctx: CallContext, dry_run: bool):
-        self.svc, self.ctx, self.dry_run = svc, ctx, dry_run
-        self._cm = None
-        self.wait_ms: float | None = None
-
-    def __enter__(self):
-        if self.dry_run:
-            return self
-        self._cm = migration_lock(self.svc.engine, self.ctx.lock_timeout)
+@contextmanager
+def _locked(svc: MigrationService, ctx: CallContext, dry_run: bool) -> Iterator[float | None]:
+    """Hold the migration lock (not for dry runs, which change nothing); yield how many ms
+    it took to get. Holding it proves any operation still 'running' belongs to a dead process."""
+    if dry_run:
+        yield None
+        return
+    with ExitStack() as stack:
         waited = time.perf_counter()
         try:
-            self._cm.__enter__()
-            self.wait_ms = _ms(waited)
+            stack.enter_context(migration_lock(svc.engine, ctx.lock_timeout))
         except LockTimeout:
-            holder = self.svc.oplog.running()
+            holder = svc.oplog.running()
             raise exceptions.Locked(
-                f"Another migration holds the lock; waited {self.ctx.lock_timeout:g} s. "
+                f"Another migration holds the lock; waited {ctx.lock_timeout:g} s. "
                 "Retry later, or pass a longer lock_timeout.",
                 holder=None
                 if holder is None
@@ -199,19 +196,13 @@ class _locked:
                     "since": holder.started_at.isoformat(),
                 },
             ) from None
-        except exceptions.Problem:
-            raise
         except Exception as exc:
             raise exceptions.DatabaseUnavailable(
                 f"The migration lock cannot be taken: {describe_error(exc)}"
             ) from exc
-        self.svc.oplog.mark_interrupted()
-        return self
-
-    def __exit__(self, *exc_info):
-        if self._cm is not None:
-            return self._cm.__exit__(*exc_info)
-        return False
+        wait_ms = elapsed_ms(waited)
+        svc.oplog.mark_interrupted()
+        yield wait_ms
 
 
 def _check_preconditions(svc, kind, sql, purge, before, ctx: CallContext) -> None:
