@@ -22,14 +22,17 @@ def count_imports(migrations, tmp_path):
     return lambda: len(marker.read_text().splitlines()) if marker.exists() else 0
 
 
-def test_warm_reads_execute_no_revision_file(client, migrations, tmp_path):
+def test_reads_execute_no_revision_file_and_a_write_imports_each_once(client, migrations, tmp_path):
     imports = count_imports(migrations, tmp_path)
-    assert client.get("/revisions").status_code == 200
-    loaded = imports()
-    assert loaded == len(ALL)
     for url in ("/revisions", "/current", "/revisions?limit=2", f"/revisions/{MAIN}", "/heads"):
         assert client.get(url).status_code == 200
-    assert imports() == loaded
+    assert client.get("/revisions/head").get_json()["revision"] == TIP  # a symbol, resolved
+    assert imports() == 0
+    assert client.post("/upgrade", json={"target": "heads"}).status_code == 200
+    assert imports() == len(ALL)
+    client.post("/downgrade", json={"target": "base"})
+    client.get("/revisions")
+    assert imports() == len(ALL)
 
 
 def test_a_changed_file_is_seen(client, migrations):

@@ -80,7 +80,7 @@ def _plans(script: ScriptDirectory, target: str, current: tuple[str, ...]) -> No
         attempts.append(lambda: list(script._downgrade_revs(target, current)))
     for attempt in attempts:
         try:
-            with revision_errors(script):
+            with revision_errors(script.revision_map):
                 attempt()
         except exceptions.Problem:
             pass  # unknown, ambiguous, several heads, unreachable: the domain errors

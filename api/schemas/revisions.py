@@ -68,7 +68,8 @@ class BranchListSchema(Schema):
 
 class _DumpMemo:
     """Each revision object is immutable and lives as long as its graph, so it is dumped once:
-    a warm full listing then costs a dictionary lookup per revision, not a marshmallow dump."""
+    a warm full listing then costs a dictionary lookup per revision, not a marshmallow dump.
+    Revisions not yet dumped are dumped together (``many=True`` is twice as fast per item)."""
 
     LIMIT = 100_000
 
@@ -76,15 +77,21 @@ class _DumpMemo:
         self._schema = RevisionSchema()
         self._memo: dict[int, tuple[object, dict]] = {}
 
-    def dump(self, info) -> dict:
+    def dump_all(self, infos: list) -> list[dict]:
+        memo = self._memo
+        missing = [info for info in infos if self._lookup(info) is None]
+        if missing:
+            if len(memo) + len(missing) > self.LIMIT:  # old graphs' revisions: let them go
+                memo.clear()
+            for info, dumped in zip(missing, self._schema.dump(missing, many=True), strict=True):
+                memo[id(info)] = (info, dumped)
+        return [memo[id(info)][1] for info in infos]
+
+    def _lookup(self, info) -> dict | None:
         hit = self._memo.get(id(info))
         if hit is not None and hit[0] is info:  # the same object, not a recycled id
             return hit[1]
-        if len(self._memo) >= self.LIMIT:  # old graphs' revisions: let them go
-            self._memo.clear()
-        dumped = self._schema.dump(info)
-        self._memo[id(info)] = (info, dumped)
-        return dumped
+        return None
 
 
 _memo = _DumpMemo()
@@ -93,9 +100,9 @@ _envelope = RevisionPageSchema(exclude=("items",))
 
 def dump_revision(info) -> dict:
     """RevisionSchema's dump of ``info``, remembered."""
-    return _memo.dump(info)
+    return _memo.dump_all([info])[0]
 
 
 def dump_page(page) -> dict:
     """RevisionPageSchema's dump of ``page``, with each revision's dump remembered."""
-    return {**_envelope.dump(page), "items": [_memo.dump(info) for info in page.items]}
+    return {**_envelope.dump(page), "items": _memo.dump_all(page.items)}

@@ -107,12 +107,11 @@ class MigrationService:
     def branches(self) -> list[Branch]:
         """The branch points and the revisions that follow each, as ``flask db branches``."""
         graph = self.graph()
-        revmap = graph.script.revision_map
         return [
             Branch(
                 revision=info.revision,
                 message=info.message,
-                next_revisions=tuple(sorted(revmap.get_revision(info.revision).nextrev)),
+                next_revisions=tuple(sorted(graph.children(info.revision))),
             )
             for info in graph.ordered
             if info.is_branch_point

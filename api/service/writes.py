@@ -69,7 +69,7 @@ def run(
         if not (kind == "stamp" and purge):
             graph.check_known(before)
         try:
-            with revision_errors(script):
+            with revision_errors(script.revision_map):
                 planned = list(plan(before))
         except exceptions.RevisionConflict as conflict:
             conflict.extra.setdefault("current", list(before))
