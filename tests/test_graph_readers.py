@@ -130,7 +130,7 @@ def test_the_standard_graph(migrations):
     assert_same(migrations.path)
 
 
-@pytest.mark.parametrize("seed", range(12))
+@pytest.mark.parametrize("seed", range(24))
 def test_random_graphs(tmp_path, seed):
     """Branches, merges of any two heads, second roots, labels and dependencies, with file
     names in random order (Alembic's walk depends on the order it loads the files)."""

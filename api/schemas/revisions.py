@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
+from api.allocation import long_lived
 from api.schemas.fields import ScriptDateTime, revision_ids
 
 MAX_LIMIT = 100_000
@@ -83,7 +84,9 @@ class _DumpMemo:
         if missing:
             if len(memo) + len(missing) > self.LIMIT:  # old graphs' revisions: let them go
                 memo.clear()
-            for info, dumped in zip(missing, self._schema.dump(missing, many=True), strict=True):
+            with long_lived():
+                dumps = self._schema.dump(missing, many=True)
+            for info, dumped in zip(missing, dumps, strict=True):
                 memo[id(info)] = (info, dumped)
         return [memo[id(info)][1] for info in infos]
 
