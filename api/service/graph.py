@@ -389,6 +389,7 @@ class GraphCache:
         self._graph: RevisionGraph | None = None
         self._dirs: tuple | None = None
         self._listed_at = 0.0  # time.time() of the last full listing
+        self._locations_cache: tuple[tuple, tuple[str, ...]] | None = None
 
     def get(self, config: Config) -> RevisionGraph:
         """The graph for ``config``'s directory, reloaded if any version file changed.
@@ -396,7 +397,7 @@ class GraphCache:
         :raises MigrationsUnavailable: the directory is missing or a script does not load.
         """
         directory = config.get_main_option("script_location")
-        dirs = _dir_stamps(config)
+        dirs = _dir_stamps(self._locations(config, directory))
         now = time.time()
         with self._lock:
             if self._still_valid(directory, dirs, now):
@@ -407,6 +408,14 @@ class GraphCache:
                 self._key = (directory, fingerprint)
             self._dirs, self._listed_at = dirs, now
             return self._graph
+
+    def _locations(self, config: Config, directory: str) -> tuple[str, ...]:
+        # Worked out from the ini once per setting, not on every request.
+        key = (directory, config.get_main_option("version_locations"))
+        cached = self._locations_cache
+        if cached is None or cached[0] != key:
+            cached = self._locations_cache = (key, tuple(version_locations(config)))
+        return cached[1]
 
     def _still_valid(self, directory: str, dirs: tuple, now: float) -> bool:
         if self._graph is None or self._key is None or self._key[0] != directory:
@@ -419,9 +428,9 @@ class GraphCache:
         return all(mtime is not None and mtime / 1e9 < settled for _, mtime in dirs)
 
 
-def _dir_stamps(config: Config) -> tuple:
+def _dir_stamps(locations: tuple[str, ...]) -> tuple:
     stamps = []
-    for location in version_locations(config):
+    for location in locations:
         try:
             stamps.append((location, os.stat(location).st_mtime_ns))
         except FileNotFoundError:
