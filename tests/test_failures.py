@@ -166,3 +166,19 @@ def test_a_migrations_directory_that_does_not_load_is_503(tmp_path, sqlite_only)
 def test_a_revision_file_with_a_syntax_error_is_503(client, migrations, sqlite_only):
     (migrations.path / "versions" / "broken.py").write_text("revision = 'x'\ndef (:\n")
     assert_problem(client.get("/revisions"), 503, "migrations-unavailable")
+
+
+def test_a_file_broken_below_its_header_is_listed_but_never_run(
+    client, migrations, database_url, sqlite_only
+):
+    """Reads take a plain header as text; the first write imports every file and refuses
+    with 503 before it takes the lock or touches the database."""
+    broken = migrations.add("ffff00000007", TIP, message="broken body")
+    broken.write_text(broken.read_text().replace("def upgrade():", "def upgrade(:"))
+    page = client.get("/revisions").get_json()
+    assert page["items"][0]["revision"] == "ffff00000007"
+    for body in ({"target": "heads"}, {"target": "heads", "sql": True}):
+        problem = assert_problem(client.post("/upgrade", json=body), 503, "migrations-unavailable")
+        assert "SyntaxError" in problem["detail"]
+    assert version_rows(database_url) == set()
+    assert client.get("/operations").get_json()["total"] == 0
