@@ -65,7 +65,7 @@ class RevisionGraph:
         self._config = config
         # A repeated id: the last file wins, as in Alembic.
         self._headers = {h.revision: h for h in headers}
-        self._revision_list = headers
+        self._header_list = headers
         self._revmap: RevisionMap | None = None
         self._revmap_lock = threading.Lock()
         self._script = script
@@ -83,7 +83,7 @@ class RevisionGraph:
             self.heads = tuple(revmap.heads)
             self._children = {r: tuple(revmap.get_revision(r).nextrev) for r in order}
             self._parents = None
-        self.linear = (
+        self._linear = (
             walk is not None
             and len(self.heads) == 1
             and all(len(c) <= 1 for c in self._children.values())
@@ -138,7 +138,7 @@ class RevisionGraph:
                         dependencies=to_tuple(h.depends_on, default=()),
                         branch_labels=to_tuple(h.branch_labels, default=()),
                     )
-                    for h in self._revision_list
+                    for h in self._header_list
                 ]
                 revmap = RevisionMap(lambda: revisions)
                 revmap.heads  # noqa: B018 - builds the map under the lock
@@ -189,7 +189,7 @@ class RevisionGraph:
             return cached[1]
         if self._parents is not None and set(current) == set(self.heads):
             result: tuple[str, ...] = ()  # a plain graph, all heads applied: nothing to do
-        elif self.linear and len(current) <= 1:
+        elif self._linear and len(current) <= 1:
             # One line of revisions: what follows the current one, oldest first.
             newer = self.ordered if not current else self.ordered[: self._index(current[0])]
             result = tuple(info.revision for info in reversed(newer))

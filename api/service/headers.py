@@ -25,8 +25,8 @@ NAMES = ("revision", "down_revision", "branch_labels", "depends_on")
 # Lines that begin with one of the names; each must then be a plain assignment. Anchored on
 # the newline, not with ^ and MULTILINE: the regex then skips to newlines instead of trying
 # every position (twice as fast).
-_MENTION = re.compile(r"\n(revision|down_revision|branch_labels|depends_on)\b([^\n]*)")
-_MENTION_AT_START = re.compile(r"(revision|down_revision|branch_labels|depends_on)\b([^\n]*)")
+_MENTION = re.compile(rf"\n({'|'.join(NAMES)})\b([^\n]*)")
+_MENTION_AT_START = re.compile(rf"({'|'.join(NAMES)})\b([^\n]*)")
 # name[: annotation] = value   (the annotation as the newer templates write it)
 _ASSIGNMENT = re.compile(r"^\s*(?::[^=\n]*)?=(?!=)\s*(.*?)\s*$")
 # The common case in one match: = 'abc', = "abc" or = None, with an optional comment.
