@@ -61,3 +61,14 @@ def test_cached_answers_equal_a_fresh_process(client, migrations, database_url):
     fresh = authorized(fresh_app.test_client())
     cold = [fresh.get(url).get_json() for url in ("/revisions", "/current", "/heads")]
     assert warm == cold
+
+
+def test_the_dump_memo_forgets_old_revisions_without_losing_a_page(client, monkeypatch):
+    """When the memo is full it starts again; a page that was partly remembered is whole."""
+    from api.schemas import revisions as revision_schemas
+
+    full = client.get("/revisions").get_json()
+    monkeypatch.setattr(revision_schemas._DumpMemo, "LIMIT", len(full["items"]) - 1)
+    monkeypatch.setattr(revision_schemas, "_memo", revision_schemas._DumpMemo())
+    assert client.get("/revisions?limit=2").get_json()["items"] == full["items"][:2]
+    assert client.get("/revisions").get_json() == full

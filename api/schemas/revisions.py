@@ -84,6 +84,7 @@ class _DumpMemo:
         if missing:
             if len(memo) + len(missing) > self.LIMIT:  # old graphs' revisions: let them go
                 memo.clear()
+                missing = list(infos)  # the hits just went with them
             with long_lived():
                 dumps = self._schema.dump(missing, many=True)
             for info, dumped in zip(missing, dumps, strict=True):
