@@ -296,21 +296,26 @@ def _plain_walk(headers: list[Header]):
     idx = 0
     while current_heads:
         candidate = current_heads[idx]
-        if len(current_heads) > 1:
-            for other, ancestors in enumerate(ancestors_by_idx):
-                if ancestors is None:
-                    ancestors = _ancestors([current_heads[other]], parents)
-                    ancestors_by_idx[other] = ancestors
-                if other != idx and candidate in ancestors:
-                    idx = other  # another head needs this one: walk that head first
-                    break
-            else:
-                idx = _emit(candidate, idx, parents, todo, output, current_heads, ancestors_by_idx)
+        needing = _head_needing(candidate, idx, current_heads, ancestors_by_idx, parents)
+        if needing is not None:
+            idx = needing  # another head needs this one: walk that head first
         else:
             idx = _emit(candidate, idx, parents, todo, output, current_heads, ancestors_by_idx)
     if todo:
         return None
     return output, tuple(heads), {rev: tuple(c) for rev, c in children.items()}
+
+
+def _head_needing(candidate, idx, current_heads, ancestors_by_idx, parents) -> int | None:
+    """The first other head that has ``candidate`` among its ancestors, if any."""
+    if len(current_heads) == 1:
+        return None
+    for other, ancestors in enumerate(ancestors_by_idx):
+        if ancestors is None:
+            ancestors = ancestors_by_idx[other] = _ancestors([current_heads[other]], parents)
+        if other != idx and candidate in ancestors:
+            return other
+    return None
 
 
 def _emit(candidate, idx, parents, todo, output, current_heads, ancestors_by_idx) -> int:

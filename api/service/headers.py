@@ -194,8 +194,9 @@ def version_locations(config: Config) -> list[str]:
 
 
 def revision_files(config: Config) -> list[str] | None:
-    """Every revision file's path, in the order Alembic loads them; None when the directory's
-    settings (sourceless files, recursive version locations) leave the listing to Alembic."""
+    """Every revision file's path, in the order Alembic loads them (a linked file under its
+    real path, as Alembic loads it); None when the directory's settings (sourceless files,
+    recursive version locations) leave the listing to Alembic."""
     if config.get_alembic_boolean_option("sourceless") or config.get_alembic_boolean_option(
         "recursive_version_locations"
     ):
@@ -208,8 +209,11 @@ def revision_files(config: Config) -> list[str] | None:
             continue  # Alembic skips a location that is missing or already loaded
         seen.add(real)
         with os.scandir(real) as entries:
-            names = sorted(e.name for e in entries if not e.is_dir())
-        paths.extend(os.path.join(real, name) for name in names if REVISION_FILE.match(name))
+            files = sorted((e.name, e.is_symlink()) for e in entries if not e.is_dir())
+        for name, linked in files:  # is_symlink comes with the listing: no stat per file
+            if REVISION_FILE.match(name):
+                path = os.path.join(real, name)
+                paths.append(os.path.realpath(path) if linked else path)
     return paths
 
 
@@ -240,15 +244,13 @@ def scan(config: Config) -> tuple[list[Header], tuple] | None:
     headers: list[Header] = []
     seen: list[tuple] = []
     for path in paths:
-        # Alembic loads a linked file under its real path.
-        real = os.path.realpath(path) if os.path.islink(path) else path
         try:
-            headers.append(read_header(real, seen.append))
+            headers.append(read_header(path, seen.append))
         except NotPlain:
-            module = load_python_file(os.path.dirname(real), os.path.basename(real))
+            module = load_python_file(os.path.dirname(path), os.path.basename(path))
             if not hasattr(module, "revision"):
                 return None
-            headers.append(Header.from_module(module, real))
+            headers.append(Header.from_module(module, path))
         except FileNotFoundError:
             return None  # removed while listed: let Alembic's own load say what is there
     return headers, tuple((path, *stamp) for path, stamp in zip(paths, seen, strict=True))
