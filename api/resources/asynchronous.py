@@ -10,6 +10,8 @@ from api import exceptions
 from api.schemas.operations import OperationSchema
 from api.service import service
 
+_operation = OperationSchema()  # made once, as in status.py
+
 
 def wanted() -> bool:
     """True when the caller asked not to wait (RFC 7240 Prefer: respond-async)."""
@@ -54,4 +56,4 @@ def start(run, ctx_with_hook) -> tuple[dict, int, dict]:
         raise RuntimeError("the operation stopped before it was recorded") from error
     op = service().operation(outcome["id"])
     headers = {"Location": f"/operations/{op.id}", "Preference-Applied": "respond-async"}
-    return OperationSchema().dump(op), 202, headers
+    return _operation.dump(op), 202, headers

@@ -17,6 +17,7 @@ ns = Namespace("health", path="/", description="Liveness and readiness")
 log = logging.getLogger(__name__)
 
 readiness_model = model(ns, ReadinessSchema)
+_readiness = ReadinessSchema()  # made once: /ready is polled
 
 
 @ns.route("/health")
@@ -44,7 +45,7 @@ class Ready(Resource):
             raise exceptions.NotReady(
                 f"Unavailable: {' and '.join(failed)}. The service log says why.", checks=checks
             )
-        return ReadinessSchema().dump(checks)
+        return _readiness.dump(checks)
 
 
 def _check(name: str, probe) -> str:
