@@ -49,7 +49,7 @@ def create_app(config: dict | None = None) -> Flask:
     with app.app_context():
         app.extensions["migrateway"] = MigrationService(
             migrate=migrate,
-            engine_getter=lambda: db.engine,
+            engine=db.engine,  # made by Flask-SQLAlchemy's init_app, once per app
             directory=app.config["MIGRATIONS_DIR"],
             database_url=app.config["DATABASE_URL"],
         )

@@ -81,7 +81,8 @@ def check_request() -> None:
 
     :raises Unauthorized, Forbidden:
     """
-    rule = request.url_rule.rule if request.url_rule is not None else None
+    url_rule = request.url_rule
+    rule = url_rule.rule if url_rule is not None else None
     if rule in PUBLIC_RULES:
         return
     token = authenticate(
@@ -90,13 +91,13 @@ def check_request() -> None:
     g.actor = token.name
     if rule is None:
         return  # routing answers 404 or 405, and only to a caller who showed a token
-    scope = required_scope(request.method, rule)
+    method = request.method
+    scope = required_scope(method, rule)
     if scope is None:
-        raise exceptions.Forbidden(f"No scope allows {request.method} {rule}.")
+        raise exceptions.Forbidden(f"No scope allows {method} {rule}.")
     if scope not in token.scopes:
         raise exceptions.Forbidden(
-            f"{request.method} {rule} needs the '{scope}' scope, which token "
-            f"'{token.name}' does not have.",
+            f"{method} {rule} needs the '{scope}' scope, which token '{token.name}' does not have.",
             missing_scope=scope,
         )
 

@@ -13,12 +13,16 @@ class Problem(Exception):
     status = 500
     slug = "internal-error"
     title = "Internal server error"
+    # Seconds after which asking again may succeed (Retry-After), for passing conditions.
+    retry_after: int | None = None
 
     def __init__(self, detail: str, **extra):
         super().__init__(detail)
         self.detail = detail
         self.extra = extra
         self.headers: dict[str, str] = {}
+        if self.retry_after is not None:
+            self.headers["Retry-After"] = str(self.retry_after)
 
 
 class InvalidRequest(Problem):
@@ -66,10 +70,7 @@ class DatabaseUnavailable(Problem):
     status = 503
     slug = "database-unavailable"
     title = "Database unavailable"
-
-    def __init__(self, detail: str, **extra):
-        super().__init__(detail, **extra)
-        self.headers["Retry-After"] = "5"
+    retry_after = 5
 
 
 class MigrationsUnavailable(Problem):
@@ -169,7 +170,4 @@ class NotReady(Problem):
     status = 503
     slug = "not-ready"
     title = "Not ready"
-
-    def __init__(self, detail: str, **extra):
-        super().__init__(detail, **extra)
-        self.headers["Retry-After"] = "5"
+    retry_after = 5

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import statistics
+from collections.abc import Callable
 from dataclasses import dataclass
 
 HEADER = ("measure", "Migrateway", "reference", "ratio", "goal", "met?")
@@ -38,11 +39,11 @@ def median(values: list[float]) -> float:
     return statistics.median(values)
 
 
-def spread(values: list[float]) -> str:
+def spread(values: list[float], unit: Callable[[float], str] = seconds) -> str:
     """The median, and the range when there was more than one run (how noisy it was)."""
     if len(values) == 1:
-        return seconds(values[0])
-    return f"{seconds(median(values))} ({seconds(min(values))}–{seconds(max(values))})"
+        return unit(values[0])
+    return f"{unit(median(values))} ({unit(min(values))}–{unit(max(values))})"
 
 
 def markdown(rows: list[Row]) -> str:

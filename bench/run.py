@@ -43,7 +43,7 @@ def settings(args, scratch: Path) -> cases.Settings:
         runs=5,
         requests=20,
         wrk_seconds=5,
-        rounds=3,
+        rounds=5,
         databases=kinds,
         bytecode=args.bytecode,
     )

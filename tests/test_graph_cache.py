@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from api import create_app
+from api import create_app, db
 from tests.revision_graph import ALL, MAIN, TIP
 from tests.tokens import authorized
 
@@ -60,6 +60,8 @@ def test_cached_answers_equal_a_fresh_process(client, migrations, database_url):
     fresh_app = create_app({"DATABASE_URL": database_url, "MIGRATIONS_DIR": str(migrations.path)})
     fresh = authorized(fresh_app.test_client())
     cold = [fresh.get(url).get_json() for url in ("/revisions", "/current", "/heads")]
+    with fresh_app.app_context():
+        db.engine.dispose()
     assert warm == cold
 
 

@@ -33,9 +33,9 @@ __all__ = ["MigrationService"]
 class MigrationService:
     """Reads and changes the target database's schema version through Alembic."""
 
-    def __init__(self, migrate, engine_getter, directory: str, database_url: str):
+    def __init__(self, migrate, engine: Engine, directory: str, database_url: str):
         self._migrate = migrate
-        self._engine_getter = engine_getter
+        self.engine = engine
         self.directory = directory
         self.database_url = database_url
         self._graphs = GraphCache()
@@ -43,10 +43,6 @@ class MigrationService:
         self._read_config: Config | None = None
 
     # -- plumbing -------------------------------------------------------------------------
-
-    @property
-    def engine(self) -> Engine:
-        return self._engine_getter()
 
     @property
     def oplog(self) -> OperationLog:

@@ -394,15 +394,14 @@ class GraphCache:
         self._graph: RevisionGraph | None = None
         self._dirs: tuple | None = None
         self._listed_at = 0.0  # time.time() of the last full listing
-        self._locations_cache: tuple[tuple, tuple[str, ...]] | None = None
 
     def get(self, config: Config) -> RevisionGraph:
         """The graph for ``config``'s directory, reloaded if any version file changed.
 
         :raises MigrationsUnavailable: the directory is missing or a script does not load.
         """
-        directory = config.get_main_option("script_location")
-        dirs = _dir_stamps(self._locations(config, directory))
+        directory, locations = self._where(config)
+        dirs = _dir_stamps(locations)
         now = time.time()
         with self._lock:
             if self._still_valid(directory, dirs, now):
@@ -414,13 +413,14 @@ class GraphCache:
             self._dirs, self._listed_at = dirs, now
             return self._graph
 
-    def _locations(self, config: Config, directory: str) -> tuple[str, ...]:
-        # Worked out from the ini once per setting, not on every request.
-        key = (directory, config.get_main_option("version_locations"))
-        cached = self._locations_cache
-        if cached is None or cached[0] != key:
-            cached = self._locations_cache = (key, tuple(version_locations(config)))
-        return cached[1]
+    def _where(self, config: Config) -> tuple[str, tuple[str, ...]]:
+        """The script directory and the version locations: read from the ini once per Config
+        (the reads share one)."""
+        where = config.attributes.get(_WHERE)
+        if where is None:
+            directory = config.get_main_option("script_location")
+            where = config.attributes[_WHERE] = (directory, tuple(version_locations(config)))
+        return where
 
     def _still_valid(self, directory: str, dirs: tuple, now: float) -> bool:
         if self._graph is None or self._key is None or self._key[0] != directory:
@@ -431,6 +431,9 @@ class GraphCache:
         # may have changed again within the same tick, leaving its mtime as it was.
         settled = self._listed_at - self.RELIST_SECONDS
         return all(mtime is not None and mtime / 1e9 < settled for _, mtime in dirs)
+
+
+_WHERE = "migrateway.where"  # the key of _where's answer in Config.attributes
 
 
 def _dir_stamps(locations: tuple[str, ...]) -> tuple:
