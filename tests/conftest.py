@@ -3,6 +3,7 @@ configured backend, the app and its client, and a live gunicorn server."""
 
 from __future__ import annotations
 
+import gc
 import os
 
 import pytest
@@ -14,6 +15,15 @@ from tests.servers import Gunicorn
 from tests.tokens import TOKENS_JSON, authorized
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
+
+
+@pytest.fixture(autouse=True)
+def collect_garbage():
+    """A connection left unclosed in a reference cycle warns when the garbage collector gets to
+    it, which could be during any later test; collecting after each test blames the one that
+    left it."""
+    yield
+    gc.collect()
 
 
 @pytest.fixture(autouse=True)

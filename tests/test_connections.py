@@ -10,6 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 import sqlalchemy as sa
 
 from api import create_app, db
+from api.service import thread_connections
 from tests.revision_graph import BASE, SECOND, TIP
 from tests.tokens import authorized
 
@@ -85,7 +86,9 @@ def test_each_reading_thread_has_a_connection_closed_when_it_ends_or_on_dispose(
     assert other_sessions(database_url) == 0
 
 
-def test_disposing_while_threads_read_costs_no_failed_read(migrations, database_url, network_only):
+def test_closing_connections_while_threads_read_costs_no_failed_read(
+    migrations, database_url, network_only
+):
     app = create_app({"DATABASE_URL": database_url, "MIGRATIONS_DIR": str(migrations.path)})
     assert authorized(app.test_client()).post("/upgrade", json={"target": BASE}).status_code == 200
     done = threading.Event()
@@ -97,12 +100,18 @@ def test_disposing_while_threads_read_costs_no_failed_read(migrations, database_
             seen.add((r.status_code, ",".join(r.get_json()["current"])))
         return seen
 
+    with app.app_context():
+        engine = db.engine
+    # What engine.dispose() does to the threads' connections, without its replacing the pool:
+    # a pooled connection checked out across that returns to the old pool, which SQLAlchemy
+    # leaves to the garbage collector (the driver then warns, in whichever test is running).
+    # That dispose calls this is checked above.
+    kept = thread_connections.for_engine(engine)
     with ThreadPoolExecutor(4) as pool:
         answers = pool.map(read_until_done, range(4))
-        with app.app_context():
-            for _ in range(20):  # each dispose closes the threads' connections under them
-                db.engine.dispose()
-                threading.Event().wait(0.02)
+        for _ in range(20):  # each time, the threads' connections are closed under them
+            kept.close_all()
+            threading.Event().wait(0.02)
         done.set()
         assert set().union(*answers) == {(200, BASE)}
     with app.app_context():
