@@ -33,6 +33,7 @@ def create_app(config: dict | None = None) -> Flask:
     from api.config import engine_options, load_config
     from api.resources import commands, health, metrics, operations, parsing, revisions, status
     from api.service import MigrationService
+    from api.service.database import VersionTable
 
     app = Flask(__name__, instance_relative_config=True)
     app.config.update(load_config(os.environ, app.instance_path))
@@ -46,12 +47,17 @@ def create_app(config: dict | None = None) -> Flask:
 
     db.init_app(app)
     migrate.init_app(app, db, directory=app.config["MIGRATIONS_DIR"])
+    version_table = VersionTable(app.config["VERSION_TABLE"], app.config["VERSION_TABLE_SCHEMA"])
+    # This app's own configure() arguments, which Flask-Migrate's env.py passes on: there the
+    # setting is all it takes (Migrate(version_table=...) in the user's own app is not seen here).
+    app.extensions["migrate"].configure_args.update(version_table.configure_args)
     with app.app_context():
         app.extensions["migrateway"] = MigrationService(
             migrate=migrate,
             engine=db.engine,  # made by Flask-SQLAlchemy's init_app, once per app
             directory=app.config["MIGRATIONS_DIR"],
             database_url=app.config["DATABASE_URL"],
+            version_table=version_table,
         )
 
     for module in (revisions, status, commands, operations, health, metrics):

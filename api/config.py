@@ -20,6 +20,10 @@ def load_config(environ: Mapping[str, str], instance_path: str) -> dict:
         # The target database: the one whose schema is migrated.
         "DATABASE_URL": environ.get("DATABASE_URL", default_db),
         "MIGRATIONS_DIR": environ.get("MIGRATIONS_DIR", str(PROJECT_ROOT / "migrations")),
+        # Where env.py's context.configure() keeps the applied revisions (version_table and
+        # version_table_schema). Reads do not run env.py; every write checks that it agrees.
+        "VERSION_TABLE": environ.get("VERSION_TABLE", "alembic_version"),
+        "VERSION_TABLE_SCHEMA": environ.get("VERSION_TABLE_SCHEMA") or None,
         # A request that cannot reach the database answers 503 within this many seconds.
         "DB_CONNECT_TIMEOUT": int(environ.get("DB_CONNECT_TIMEOUT", "5")),
         # Request bodies are a few small fields; anything larger is refused with 413.

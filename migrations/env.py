@@ -1,9 +1,9 @@
 """Alembic environment of the embedded default database (Flask-Migrate's, made server-friendly).
 
-Two changes from Flask-Migrate's template, both for running inside a long-lived service:
+Changes from Flask-Migrate's template, for running inside a long-lived service:
 logging.config.fileConfig() is skipped when the caller says so (it would disable the
-service's loggers), and a connection given in config.attributes is used as it is
-(Alembic cookbook, "Sharing a Connection").
+service's loggers), a connection given in config.attributes is used as it is (Alembic
+cookbook, "Sharing a Connection"), and offline SQL names the configured version table.
 """
 
 import logging
@@ -39,10 +39,13 @@ def get_metadata():
 
 def run_migrations_offline():
     """Emit the SQL to the output buffer instead of running it."""
+    # The version table's name and schema, if configured, belong in the SQL too.
+    conf_args = current_app.extensions["migrate"].configure_args
     context.configure(
         url=config.get_main_option("sqlalchemy.url"),
         target_metadata=get_metadata(),
         literal_binds=True,
+        **{k: v for k, v in conf_args.items() if k.startswith("version_table")},
     )
     with context.begin_transaction():
         context.run_migrations()

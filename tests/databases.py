@@ -77,15 +77,14 @@ def tables(url: str) -> set[str]:
         engine.dispose()
 
 
-def version_rows(url: str) -> set[str]:
-    """The rows of alembic_version, read directly; empty when the table is missing."""
+def version_rows(url: str, table: str = "alembic_version", schema: str | None = None) -> set[str]:
+    """The rows of the version table, read directly; empty when the table is missing."""
     engine = sa.create_engine(url)
     try:
-        if "alembic_version" not in sa.inspect(engine).get_table_names():
+        if table not in sa.inspect(engine).get_table_names(schema=schema):
             return set()
+        versions = sa.table(table, sa.column("version_num"), schema=schema)
         with engine.connect() as conn:
-            return {
-                row[0] for row in conn.exec_driver_sql("SELECT version_num FROM alembic_version")
-            }
+            return set(conn.scalars(sa.select(versions.c.version_num)))
     finally:
         engine.dispose()

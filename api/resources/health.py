@@ -11,7 +11,6 @@ from api.openapi import model
 from api.resources.problems_doc import documents_problems
 from api.schemas.health import ReadinessSchema
 from api.service import service
-from api.service.database import current_heads
 
 ns = Namespace("health", path="/", description="Liveness and readiness")
 log = logging.getLogger(__name__)
@@ -37,7 +36,7 @@ class Ready(Resource):
         """Answer 200 when the database answers and the migrations directory loads."""
         svc = service()
         checks = {
-            "database": _check("database", lambda: current_heads(svc.engine)),
+            "database": _check("database", svc.database_heads),
             "migrations": _check("migrations", svc.graph),
         }
         failed = [name for name, state in checks.items() if state != "ok"]

@@ -14,7 +14,7 @@ from sqlalchemy import Engine
 from api import exceptions
 from api.service import writes
 from api.service.alembic_env import build_config
-from api.service.database import current_heads
+from api.service.database import VersionTable, current_heads
 from api.service.graph import GraphCache, RevisionGraph
 from api.service.lock import LockTimeout, migration_lock
 from api.service.oplog import Operation, OperationLog
@@ -33,11 +33,19 @@ __all__ = ["MigrationService"]
 class MigrationService:
     """Reads and changes the target database's schema version through Alembic."""
 
-    def __init__(self, migrate, engine: Engine, directory: str, database_url: str):
+    def __init__(
+        self,
+        migrate,
+        engine: Engine,
+        directory: str,
+        database_url: str,
+        version_table: VersionTable | None = None,
+    ):
         self._migrate = migrate
         self.engine = engine
         self.directory = directory
         self.database_url = database_url
+        self.version_table = version_table or VersionTable()
         self._graphs = GraphCache()
         self._oplog: OperationLog | None = None
         self._read_config: Config | None = None
@@ -63,12 +71,19 @@ class MigrationService:
             config = self._read_config
         return self._graphs.get(config)
 
+    def database_heads(self) -> tuple[str, ...]:
+        """The revisions the database's version table holds (one query once warm).
+
+        :raises DatabaseUnavailable:
+        """
+        return current_heads(self.engine, self.version_table)
+
     # -- reads ----------------------------------------------------------------------------
 
     def history(self, limit: int | None = None, offset: int = 0) -> RevisionPage:
         """The revision graph, newest first, marked with what the database has applied."""
         graph = self.graph()
-        applied = graph.applied(current_heads(self.engine))
+        applied = graph.applied(self.database_heads())
         window = graph.ordered[offset : None if limit is None else offset + limit]
         items = [graph.marked(info, applied) for info in window]
         return RevisionPage(items=items, total=len(graph.ordered), limit=limit, offset=offset)
@@ -80,7 +95,7 @@ class MigrationService:
         """
         graph = self.graph()
         info = graph.resolve(rev)
-        return graph.marked(info, graph.applied(current_heads(self.engine)))
+        return graph.marked(info, graph.applied(self.database_heads()))
 
     def current(self) -> CurrentState:
         """Where the database is, where the scripts end, and what an upgrade would apply.
@@ -88,7 +103,7 @@ class MigrationService:
         :raises RevisionConflict: the database is at a revision the directory lacks.
         """
         graph = self.graph()
-        current = current_heads(self.engine)
+        current = self.database_heads()
         graph.check_known(current)
         return CurrentState(
             current=current, heads=tuple(sorted(graph.heads)), pending=graph.pending(current)
@@ -97,7 +112,7 @@ class MigrationService:
     def heads(self) -> list[RevisionInfo]:
         """The head revisions, as ``flask db heads``."""
         graph = self.graph()
-        applied = graph.applied(current_heads(self.engine))
+        applied = graph.applied(self.database_heads())
         return [graph.marked(graph.by_id[h], applied) for h in sorted(graph.heads)]
 
     def branches(self) -> list[Branch]:

@@ -2,18 +2,42 @@
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import os
 import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 from alembic.runtime.migration import MigrationContext
 from psycopg import pq
-from sqlalchemy import Engine
+from sqlalchemy import Dialect, Engine
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from api import exceptions
 from api.service import thread_connections
+
+
+@dataclass(frozen=True)
+class VersionTable:
+    """Where Alembic keeps the applied revisions: env.py's ``version_table`` and
+    ``version_table_schema``. Reads do not run env.py, so the service is told (VERSION_TABLE,
+    VERSION_TABLE_SCHEMA) and every write checks that env.py agrees."""
+
+    name: str = "alembic_version"
+    schema: str | None = None
+
+    def __str__(self) -> str:
+        return self.name if self.schema is None else f"{self.schema}.{self.name}"
+
+    @property
+    def configure_args(self) -> dict[str, str]:
+        """The ``context.configure()`` options that name this table, where not the default."""
+        args = {} if self.name == "alembic_version" else {"version_table": self.name}
+        if self.schema is not None:
+            args["version_table_schema"] = self.schema
+        return args
 
 
 def describe_error(exc: BaseException) -> str:
@@ -52,8 +76,8 @@ def sqlite_file_missing(engine: Engine) -> bool:
     return not os.path.exists(path)
 
 
-def current_heads(engine: Engine) -> tuple[str, ...]:
-    """The revisions in the database's version table; empty when it is unversioned.
+def current_heads(engine: Engine, table: VersionTable) -> tuple[str, ...]:
+    """The revisions in the database's version ``table``; empty when it is unversioned.
 
     Unlike ``alembic current``, this never creates the version table (or the SQLite file).
 
@@ -62,18 +86,20 @@ def current_heads(engine: Engine) -> tuple[str, ...]:
     if sqlite_file_missing(engine):
         return ()
     if _versioned.get(engine):
-        rows = _select_versions(engine)
+        rows = _select_versions(engine, table)
         if rows is not None:
             return rows
     with reachable(engine), engine.connect() as connection:
-        context = MigrationContext.configure(connection)
+        context = MigrationContext.configure(
+            connection, opts={"version_table": table.name, "version_table_schema": table.schema}
+        )
         heads = context.get_current_heads()
         _versioned[engine] = bool(heads) or context._has_version_table()
         connection.rollback()
     return tuple(sorted(heads))
 
 
-def _select_versions(engine: Engine) -> tuple[str, ...] | None:
+def _select_versions(engine: Engine, table: VersionTable) -> tuple[str, ...] | None:
     """The version rows, by one SELECT on this thread's connection; None when it fails.
 
     This is every GET's one query, so it skips SQLAlchemy's pool, Connection and result
@@ -91,9 +117,10 @@ def _select_versions(engine: Engine) -> tuple[str, ...] | None:
             driver = held.driver
             if driver is None:  # closed by engine.dispose() meanwhile
                 return None
+            sql, name = _select_statement(table, engine.dialect)
             if engine.dialect.driver == "psycopg":
-                return _fetch_with_libpq(driver.pgconn, engine.dialect.loaded_dbapi)
-            return _fetch_with_cursor(driver)
+                return _fetch_with_libpq(driver.pgconn, sql, name, engine.dialect.loaded_dbapi)
+            return _fetch_with_cursor(driver, sql)
     except BaseException as exc:
         connections.discard()
         if isinstance(exc, engine.dialect.loaded_dbapi.Error):
@@ -101,17 +128,29 @@ def _select_versions(engine: Engine) -> tuple[str, ...] | None:
         raise
 
 
-def _fetch_with_libpq(pgconn, dbapi) -> tuple[str, ...]:
+@functools.lru_cache(maxsize=16)
+def _select_statement(table: VersionTable, dialect: Dialect) -> tuple[str, bytes]:
+    """The SELECT of ``table``'s rows in ``dialect``, and a name to prepare it under (one per
+    statement, so a connection never runs a statement prepared for another table)."""
+    quote = dialect.identifier_preparer
+    where = quote.quote(table.name)
+    if table.schema is not None:
+        where = f"{quote.quote_schema(table.schema)}.{where}"
+    sql = f"SELECT version_num FROM {where}"
+    return sql, b"migrateway_versions_" + hashlib.sha256(sql.encode()).hexdigest()[:12].encode()
+
+
+def _fetch_with_libpq(pgconn, sql: str, name: bytes, dbapi) -> tuple[str, ...]:
     # psycopg's cursor costs four times the libpq calls it wraps (about 80 µs of CPU against
     # 20 here), and this fixed statement without parameters needs none of it. Prepared once
     # per connection, it costs the server half as much as parsing and planning it each time.
     # (libpq waits for the answer with the GIL released, as psycopg does.)
-    result = pgconn.exec_prepared(_STATEMENT, [])
+    result = pgconn.exec_prepared(name, [])
     if _sqlstate(result) == _UNDEFINED_PREPARED_STATEMENT:  # the first read on this connection
-        prepared = pgconn.prepare(_STATEMENT, _SELECT_VERSIONS.encode())
+        prepared = pgconn.prepare(name, sql.encode())
         if prepared.status != pq.ExecStatus.COMMAND_OK:
             raise dbapi.DatabaseError(_message(prepared))
-        result = pgconn.exec_prepared(_STATEMENT, [])
+        result = pgconn.exec_prepared(name, [])
     if result.status != pq.ExecStatus.TUPLES_OK:
         raise dbapi.DatabaseError(_message(result))
     return tuple(sorted(result.get_value(row, 0).decode() for row in range(result.ntuples)))
@@ -125,10 +164,10 @@ def _message(result) -> str:
     return result.error_message.decode(errors="replace").strip()
 
 
-def _fetch_with_cursor(driver) -> tuple[str, ...]:
+def _fetch_with_cursor(driver, sql: str) -> tuple[str, ...]:
     cursor = driver.cursor()
     try:
-        cursor.execute(_SELECT_VERSIONS)
+        cursor.execute(sql)
         return tuple(sorted(row[0] for row in cursor.fetchall()))
     finally:
         cursor.close()
@@ -137,6 +176,4 @@ def _fetch_with_cursor(driver) -> tuple[str, ...]:
 # Engines whose version table was seen: their reads skip Alembic's reflection. (By engine,
 # not URL: hashing a URL costs more than the rest of the lookup.)
 _versioned: weakref.WeakKeyDictionary[Engine, bool] = weakref.WeakKeyDictionary()
-_SELECT_VERSIONS = "SELECT version_num FROM alembic_version"
-_STATEMENT = b"migrateway_versions"  # the prepared statement's name on each connection
 _UNDEFINED_PREPARED_STATEMENT = b"26000"

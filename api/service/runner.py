@@ -13,6 +13,7 @@ from alembic.runtime.environment import EnvironmentContext
 from alembic.script import ScriptDirectory
 
 from api.service.alembic_env import preserved_logging
+from api.service.database import VersionTable
 from api.service.results import StepResult
 
 log = logging.getLogger(__name__)
@@ -67,6 +68,30 @@ class StepTimer:
             )
 
 
+class VersionTableMismatch(Exception):
+    """env.py configures a version table other than the one the service reads."""
+
+
+def _checking_version_table(env: EnvironmentContext, expected: VersionTable) -> None:
+    """Make env.py's ``context.configure()`` check the version table it sets against the one
+    the service reads, before Alembic creates that table or runs a step: were they different,
+    every answer about the database's revision would be wrong. (On the instance: alembic.context
+    proxies EnvironmentContext itself, not a subclass.)"""
+    configure = env.configure
+
+    def checked(*args, **kwargs) -> None:
+        configure(*args, **kwargs)
+        context = env.get_context()
+        used = VersionTable(context.version_table, context.version_table_schema)
+        if used != expected:
+            raise VersionTableMismatch(
+                f"env.py keeps the revisions in table '{used}', but this service reads "
+                f"'{expected}'. Set VERSION_TABLE (and VERSION_TABLE_SCHEMA) to match env.py."
+            )
+
+    env.configure = checked
+
+
 class StepsFailed(Exception):
     """A step raised; carries what committed before it and which step failed."""
 
@@ -85,11 +110,13 @@ def run_env(
     starting_rev: tuple[str, ...] | None = None,
     destination_rev: str | None = None,
     purge: bool = False,
+    version_table: VersionTable | None = None,
     timer: StepTimer | None = None,
 ) -> StepTimer:
     """Run env.py with ``plan(current_heads)`` as the work, the way ``alembic.command`` does.
 
-    :raises StepsFailed: env.py or a revision raised.
+    :raises StepsFailed: env.py or a revision raised, or env.py keeps its revisions somewhere
+        other than ``version_table`` (then nothing has run).
     """
     timer = timer or StepTimer()
 
@@ -98,7 +125,7 @@ def run_env(
 
     with _ENV_LOCK, preserved_logging():
         try:
-            with EnvironmentContext(
+            env = EnvironmentContext(
                 config,
                 script,
                 fn=work,
@@ -106,7 +133,9 @@ def run_env(
                 starting_rev=starting_rev or None,
                 destination_rev=destination_rev,
                 purge=purge,
-            ):
+            )
+            _checking_version_table(env, version_table or VersionTable())
+            with env:
                 script.run_env()
         except Exception as exc:
             raise StepsFailed(timer, exc) from exc

@@ -13,7 +13,7 @@ from alembic.ddl.impl import DefaultImpl
 
 from api import exceptions
 from api.service import oplog as log
-from api.service.database import current_heads, describe_error
+from api.service.database import describe_error
 from api.service.graph import revision_errors
 from api.service.lock import LockTimeout, migration_lock
 from api.service.results import CallContext, RunResult
@@ -43,7 +43,6 @@ def run(
     config = svc.config()
     graph = svc.graph(config)
     script = graph.script
-    engine = svc.engine
 
     def plan(heads: tuple[str, ...]):
         if kind == "upgrade":
@@ -58,7 +57,7 @@ def run(
             if done is not None:
                 raise exceptions.AlreadyDone(done)
         # Read under the lock: a late caller whose work is already done gets a no-op.
-        before = current_heads(engine)
+        before = svc.database_heads()
         _check_preconditions(svc, kind, sql, purge, before, ctx)
         if kind == "downgrade" and _RELATIVE.match(target) and len(before) > 1:
             raise exceptions.RevisionConflict(
@@ -104,6 +103,7 @@ def run(
                 as_sql=sql,
                 starting_rev=before if sql else None,
                 purge=purge,
+                version_table=svc.version_table,
                 timer=StepTimer(
                     operation_id=op.id,
                     verb="rendered" if sql else _VERBS[kind],
@@ -116,7 +116,7 @@ def run(
             if progress is not None:
                 progress.close()
 
-        result.to = before if sql else current_heads(engine)
+        result.to = before if sql else svc.database_heads()
         if kind != "stamp":
             result.steps = timer.done
         if sql:
@@ -231,7 +231,7 @@ def _check_preconditions(svc, kind, sql, purge, before, ctx: CallContext) -> Non
 def _failure(svc, op_id, kind, target, before, failed: StepsFailed) -> exceptions.MigrationFailed:
     """Describe a failed run from what the database says now, never from assumptions."""
     try:
-        now: list[str] | None = list(current_heads(svc.engine))
+        now: list[str] | None = list(svc.database_heads())
     except exceptions.DatabaseUnavailable:
         now = None
     running = failed.timer.running
