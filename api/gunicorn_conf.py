@@ -7,7 +7,9 @@ workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 threads = 4
 # A migration may run for minutes; gunicorn must not kill the worker running it.
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "600"))
-accesslog = "-"
+# No access log: the service writes one JSON line per request (api/logs.py), with the status,
+# duration, request id and token name an access line would lack.
+accesslog = None
 
 
 def when_ready(server):

@@ -17,13 +17,18 @@ pytestmark = pytest.mark.usefixtures("sqlite_only")
 
 @pytest.fixture
 def server(migrations, database_url):
-    server = Gunicorn({"DATABASE_URL": database_url, "MIGRATIONS_DIR": str(migrations.path)})
+    # Under the project's gunicorn settings, as the README runs it (the flags given win).
+    server = Gunicorn(
+        {"DATABASE_URL": database_url, "MIGRATIONS_DIR": str(migrations.path)},
+        args=("--config", "python:api.gunicorn_conf"),
+    )
     yield server
     server.stop()
 
 
 def json_lines(output: str) -> list[dict]:
-    """Every line the service logged; gunicorn's own lines stay plain text ("[date] [pid] ...")."""
+    """Every line the service logged; gunicorn's own lines stay plain text ("[date] [pid] ...")
+    and it writes no access line of its own: the service's request line says it all."""
     lines = []
     for text in output.splitlines():
         if text.startswith("{"):
