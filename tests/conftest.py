@@ -41,6 +41,8 @@ def pytest_generate_tests(metafunc):
             names = ["sqlite"]
         if "network_only" in metafunc.fixturenames:
             names = [name for name in names if name != "sqlite"]
+        if "postgresql_only" in metafunc.fixturenames:
+            names = [name for name in names if name == "postgresql"]
         metafunc.parametrize("backend", names, scope="session")
 
 
@@ -52,6 +54,11 @@ def sqlite_only():
 @pytest.fixture
 def network_only():
     """Request this to run a test on the database servers only (SQLite has no network)."""
+
+
+@pytest.fixture
+def postgresql_only():
+    """Request this for what only PostgreSQL has (schemas inside one database)."""
 
 
 @pytest.fixture

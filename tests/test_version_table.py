@@ -109,9 +109,7 @@ def test_a_write_is_refused_before_it_runs_when_env_py_names_another_table(
         assert dry.status_code == 422 and "VERSION_TABLE" in dry.get_json()["detail"]
 
 
-def test_a_version_table_in_another_schema(migrations, database_url, backend):
-    if backend != "postgresql":
-        pytest.skip("a schema inside one database is PostgreSQL's")
+def test_a_version_table_in_another_schema(migrations, database_url, postgresql_only):
     engine = sa.create_engine(database_url)
     with engine.begin() as conn:
         conn.exec_driver_sql("CREATE SCHEMA deploy")
