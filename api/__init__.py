@@ -34,6 +34,7 @@ def create_app(config: dict | None = None) -> Flask:
     from api.resources import commands, health, metrics, operations, parsing, revisions, status
     from api.service import MigrationService
     from api.service.database import VersionTable
+    from api.service.unanswered import bound_unanswered_waits
 
     app = Flask(__name__, instance_relative_config=True)
     app.config.update(load_config(os.environ, app.instance_path))
@@ -52,6 +53,7 @@ def create_app(config: dict | None = None) -> Flask:
     # setting is all it takes (Migrate(version_table=...) in the user's own app is not seen here).
     app.extensions["migrate"].configure_args.update(version_table.configure_args)
     with app.app_context():
+        bound_unanswered_waits(db.engine, app.config["DB_CONNECT_TIMEOUT"])
         app.extensions["migrateway"] = MigrationService(
             migrate=migrate,
             engine=db.engine,  # made by Flask-SQLAlchemy's init_app, once per app

@@ -1,5 +1,5 @@
-"""Real processes for fault tests: gunicorn in its own process group, and a TCP proxy that
-can refuse, swallow, or forward connections to a database."""
+"""Real processes for fault tests: gunicorn in its own process group, a TCP proxy that can
+refuse, swallow, or forward connections to a database, and a network partition."""
 
 from __future__ import annotations
 
@@ -108,12 +108,19 @@ class Gunicorn:
 
 
 class Proxy:
-    """Forwards 127.0.0.1:<port> to a database; ``mode`` 'forward', 'refuse' or 'blackhole'
-    (accepts and never answers: what a dropped network route looks like)."""
+    """Forwards <bind>:<port> to a database; ``mode`` 'forward', 'refuse' or 'blackhole'
+    (accepts new connections and never answers them)."""
 
-    def __init__(self, target_port: int):
-        self.target = ("127.0.0.1", target_port)
-        self.port = free_port()
+    def __init__(
+        self,
+        target_port: int,
+        target_host: str = "127.0.0.1",
+        bind: str = "127.0.0.1",
+        port: int | None = None,
+    ):
+        self.target = (target_host, target_port)
+        self.bind = bind
+        self.port = port or free_port()
         self.mode = "forward"
         self._sockets: list[socket.socket] = []
         self._lock = threading.Lock()
@@ -123,7 +130,7 @@ class Proxy:
     def _listen(self) -> None:
         listener = socket.socket()
         listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        listener.bind(("127.0.0.1", self.port))
+        listener.bind((self.bind, self.port))
         listener.listen(64)
         self._listener = listener
         threading.Thread(target=self._accept, args=(listener,), daemon=True).start()
@@ -185,3 +192,76 @@ class Proxy:
 
     def close(self) -> None:
         self.cut("refuse")
+
+
+class Partition:
+    """A database reached through a network namespace whose link can be cut: what a network
+    partition, or a host that vanished, looks like from here (packets are lost; nothing is
+    refused or reset, unlike Proxy's modes).
+
+    service -> host:port (a relay in the namespace) -> a Proxy on this side -> the database.
+    Needs root and iproute2; every name is this process's own, and close() removes them all.
+    """
+
+    def __init__(self, target_port: int):
+        n = os.getpid() % 200 + 20
+        self.namespace, self._outside, self._inside = f"mwpart{n}", f"mwp{n}a", f"mwp{n}b"
+        self.host, self.port = f"10.231.{n}.2", 15432
+        near = f"10.231.{n}.1"
+        self._relay: subprocess.Popen | None = None
+        self._proxy: Proxy | None = None
+        try:
+            _ip("netns", "add", self.namespace)
+            _ip("link", "add", self._outside, "type", "veth", "peer", "name", self._inside)
+            _ip("link", "set", self._inside, "netns", self.namespace)
+            _ip("addr", "add", f"{near}/24", "dev", self._outside)
+            _ip("link", "set", self._outside, "up")
+            self._inner("addr", "add", f"{self.host}/24", "dev", self._inside)
+            self._inner("link", "set", self._inside, "up")
+            self._proxy = Proxy(target_port, bind=near)
+            self._relay = subprocess.Popen(
+                ["ip", "netns", "exec", self.namespace, sys.executable, "-m", "tests.relay"]
+                + [self.host, str(self.port), near, str(self._proxy.port)],
+                cwd=PROJECT_ROOT,
+            )
+            deadline = time.monotonic() + 10
+            while True:
+                try:
+                    socket.create_connection((self.host, self.port), timeout=1).close()
+                    break
+                except OSError:
+                    if time.monotonic() > deadline:
+                        raise
+                    time.sleep(0.1)
+        except BaseException:
+            self.close()
+            raise
+
+    def cut(self) -> None:
+        """Lose every packet between here and the database, both ways, from now on."""
+        self._inner("link", "set", self._inside, "down")
+
+    def heal(self) -> None:
+        self._inner("link", "set", self._inside, "up")
+
+    def close(self) -> None:
+        if self._relay is not None:
+            self._relay.kill()
+            self._relay.wait(timeout=10)
+        if self._proxy is not None:
+            self._proxy.cut("refuse")
+        subprocess.run(["ip", "link", "del", self._outside], capture_output=True)
+        subprocess.run(["ip", "netns", "del", self.namespace], capture_output=True)
+
+    def _inner(self, *args: str) -> None:
+        _ip("netns", "exec", self.namespace, "ip", *args)
+
+    def __enter__(self) -> Partition:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def _ip(*args: str) -> None:
+    subprocess.run(["ip", *args], check=True, capture_output=True)
