@@ -210,6 +210,7 @@ class Partition:
         near = f"10.231.{n}.1"
         self._relay: subprocess.Popen | None = None
         self._proxy: Proxy | None = None
+        self.close()  # what a killed run with the same process id may have left
         try:
             _ip("netns", "add", self.namespace)
             _ip("link", "add", self._outside, "type", "veth", "peer", "name", self._inside)
