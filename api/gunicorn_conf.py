@@ -13,9 +13,9 @@ accesslog = None
 
 
 def when_ready(server):
-    """Tell the person who started the service where to explore it."""
-    host, _, port = bind.rpartition(":")
-    server.log.info("Swagger UI: http://%s:%s/docs", host or "127.0.0.1", port)
+    """Tell the person who started the service where to explore it (at the address it listens
+    on: a --bind flag overrides BIND)."""
+    server.log.info("Swagger UI: %s/docs", _base_url(server))
 
 
 def on_starting(server):
@@ -33,8 +33,7 @@ def on_starting(server):
     token = create_local_token(config)
     if token is None:
         return
-    host, _, port = str(server.cfg.bind[0]).rpartition(":")
-    url = f"http://{host or '127.0.0.1'}:{port}"
+    url = _base_url(server)
     # Printed, not logged: it is shown once to the person at the terminal, and only its hash
     # is kept (in MIGRATEWAY_TOKENS_FILE).
     print(
@@ -46,3 +45,9 @@ def on_starting(server):
         file=sys.stdout,
         flush=True,
     )
+
+
+def _base_url(server) -> str:
+    """The address gunicorn listens on (its first bind), as a URL."""
+    host, _, port = str(server.cfg.bind[0]).rpartition(":")
+    return f"http://{host or '127.0.0.1'}:{port}"

@@ -109,6 +109,8 @@ def test_the_run_command_creates_a_local_token_once(start_server, tmp_path):
     output = first.stop()
     (secret,) = set(TOKEN.findall(output))
     assert f"Authorization: Bearer {secret}" in output and "/docs" in output
+    # The start line names the address gunicorn listens on, whatever --bind says.
+    assert f"[INFO] Swagger UI: {first.url}/docs" in output
     stored = json.loads(tokens_file.read_text())
     assert stored == [{"name": "local", "sha256": hash_token(secret), "scopes": sorted(SCOPES)}]
     assert secret not in tokens_file.read_text()
