@@ -14,7 +14,7 @@ from sqlalchemy import Engine
 from api import exceptions
 from api.service import writes
 from api.service.alembic_env import build_config
-from api.service.database import VersionTable, current_heads
+from api.service.database import DEFAULT_VERSION_TABLE, VersionTable, current_heads
 from api.service.graph import GraphCache, RevisionGraph
 from api.service.lock import LockTimeout, migration_lock
 from api.service.oplog import Operation, OperationLog
@@ -39,13 +39,13 @@ class MigrationService:
         engine: Engine,
         directory: str,
         database_url: str,
-        version_table: VersionTable | None = None,
+        version_table: VersionTable = DEFAULT_VERSION_TABLE,
     ):
         self._migrate = migrate
         self.engine = engine
         self.directory = directory
         self.database_url = database_url
-        self.version_table = version_table or VersionTable()
+        self.version_table = version_table
         self._graphs = GraphCache()
         self._oplog: OperationLog | None = None
         self._read_config: Config | None = None

@@ -33,11 +33,15 @@ class VersionTable:
 
     @property
     def configure_args(self) -> dict[str, str]:
-        """The ``context.configure()`` options that name this table, where not the default."""
+        """The ``context.configure()`` options that name this table, where not the default
+        (Alembic fills those in alike)."""
         args = {} if self.name == "alembic_version" else {"version_table": self.name}
         if self.schema is not None:
             args["version_table_schema"] = self.schema
         return args
+
+
+DEFAULT_VERSION_TABLE = VersionTable()  # Alembic's own: alembic_version, default schema
 
 
 def describe_error(exc: BaseException) -> str:
@@ -90,9 +94,7 @@ def current_heads(engine: Engine, table: VersionTable) -> tuple[str, ...]:
         if rows is not None:
             return rows
     with reachable(engine), engine.connect() as connection:
-        context = MigrationContext.configure(
-            connection, opts={"version_table": table.name, "version_table_schema": table.schema}
-        )
+        context = MigrationContext.configure(connection, opts=table.configure_args)
         heads = context.get_current_heads()
         _versioned[engine] = bool(heads) or context._has_version_table()
         connection.rollback()

@@ -13,7 +13,7 @@ from alembic.runtime.environment import EnvironmentContext
 from alembic.script import ScriptDirectory
 
 from api.service.alembic_env import preserved_logging
-from api.service.database import VersionTable
+from api.service.database import DEFAULT_VERSION_TABLE, VersionTable
 from api.service.results import StepResult
 
 log = logging.getLogger(__name__)
@@ -110,7 +110,7 @@ def run_env(
     starting_rev: tuple[str, ...] | None = None,
     destination_rev: str | None = None,
     purge: bool = False,
-    version_table: VersionTable | None = None,
+    version_table: VersionTable = DEFAULT_VERSION_TABLE,
     timer: StepTimer | None = None,
 ) -> StepTimer:
     """Run env.py with ``plan(current_heads)`` as the work, the way ``alembic.command`` does.
@@ -134,7 +134,7 @@ def run_env(
                 destination_rev=destination_rev,
                 purge=purge,
             )
-            _checking_version_table(env, version_table or VersionTable())
+            _checking_version_table(env, version_table)
             with env:
                 script.run_env()
         except Exception as exc:
