@@ -68,6 +68,12 @@ def fresh_database(admin_url: str, tmp_path: Path) -> Iterator[str]:
         admin.dispose()
 
 
+def server_port(url: str) -> int:
+    """The port a database URL reaches, its driver's default when the URL names none."""
+    parsed = make_url(url)
+    return parsed.port or {"postgresql": 5432, "mysql": 3306}[parsed.get_backend_name()]
+
+
 def tables(url: str) -> set[str]:
     """The table names in the database, read directly."""
     engine = sa.create_engine(url)

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
 from api.service.lock import is_free
-from tests.databases import version_rows
+from tests.databases import server_port, version_rows
 from tests.revision_graph import MigrationsDir
 from tests.servers import Gunicorn, Proxy
 
@@ -148,7 +148,7 @@ def test_a_lost_database_answers_503_quickly_and_the_service_recovers(
 ):
     counter_revision(counter_dir, 0)
     url = make_url(database_url)
-    proxy = Proxy(url.port)
+    proxy = Proxy(server_port(database_url))
     proxied = url.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
     server = serve(proxied, counter_dir, DB_CONNECT_TIMEOUT="2")
     try:

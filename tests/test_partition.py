@@ -12,23 +12,23 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from tests.conftest import IN_CI
+from tests.databases import server_port
 from tests.revision_graph import SECOND
 from tests.servers import Gunicorn, Partition
 
 TIMEOUT = 2  # DB_CONNECT_TIMEOUT
 # A read waits out its own connection, then the pool's ping, then a new connection.
 BOUND = 4 * TIMEOUT + 2
-DEFAULT_PORTS = {"postgresql": 5432, "mysql": 3306}
 
 
 @pytest.fixture
-def partition(database_url, backend, network_only):
+def partition(database_url, network_only):
     if os.geteuid() != 0 or shutil.which("ip") is None:
         reason = "a network namespace needs root and iproute2"
         if IN_CI:
             pytest.fail(f"{reason} (CI runs as root)")
         pytest.skip(reason)
-    with Partition(make_url(database_url).port or DEFAULT_PORTS[backend]) as partition:
+    with Partition(server_port(database_url)) as partition:
         yield partition
 
 
