@@ -31,7 +31,7 @@ def create_app(config: dict | None = None) -> Flask:
     """Create the service; ``config`` overrides what the environment says."""
     from api import auth, logs, models, openapi, problems
     from api.config import engine_options, load_config
-    from api.resources import commands, health, metrics, operations, parsing, revisions, status
+    from api.resources import commands, health, metrics, operations, revisions, status
     from api.service import MigrationService
     from api.service.database import VersionTable
     from api.service.unanswered import bound_unanswered_waits
@@ -67,7 +67,6 @@ def create_app(config: dict | None = None) -> Flask:
             api.add_namespace(module.ns)
     logs.init_app(app)
     auth.init_app(app)
-    parsing.init_app(app)
     api.init_app(app)
     problems.init_app(app)
     openapi.init_app(app)

@@ -50,7 +50,7 @@ def request_id() -> str:
     """This request's id: a sane X-Request-Id from the caller, else a new one."""
     context = g._get_current_object()  # one lookup of the request's g, not one per use
     if "request_id" not in context:
-        incoming = request.headers.get("X-Request-Id", "")
+        incoming = request.environ.get("HTTP_X_REQUEST_ID", "")
         if _SANE_REQUEST_ID.match(incoming):
             context.request_id = incoming
         else:
@@ -63,32 +63,50 @@ class JsonFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         line = {
-            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "time": _timestamp(record.created),
             "level": record.levelname,
             "logger": record.name,
             # gunicorn runs several workers: which one wrote the line.
             "pid": record.process,
             "message": record.getMessage(),
         }
-        if has_app_context():
-            context = g._get_current_object()
-            if has_request_context():
-                line["request_id"] = request_id()
-                line["actor"] = context.get("actor")
-            # A thread that carries on a request's work (Prefer: respond-async) may copy the
-            # request's id and actor into its own g.
-            for name in ("request_id", "actor", "operation_id"):
-                if name not in line:
-                    value = context.get(name)
-                    if value:
-                        line[name] = value
         fields = record.__dict__
+        # The request line brings its request id and actor along (see _finish); any other
+        # record made during a request, or in a thread carrying one on, takes them from g.
+        if "request_id" not in fields and has_app_context():
+            _add_context(line)
         for name in FIELDS:
             if name in fields:
                 line[name] = fields[name]
         if record.exc_info:
             line["error"] = self.formatException(record.exc_info)
         return _encode(line)
+
+
+def _add_context(line: dict) -> None:
+    context = g._get_current_object()
+    if has_request_context():
+        line["request_id"] = request_id()
+        line["actor"] = context.get("actor")
+    # A thread that carries on a request's work (Prefer: respond-async) may copy the
+    # request's id and actor into its own g.
+    for name in ("request_id", "actor", "operation_id"):
+        if name not in line:
+            value = context.get(name)
+            if value:
+                line[name] = value
+
+
+_second = (-1, "")
+
+
+def _timestamp(created: float) -> str:
+    """ISO 8601 in UTC to the millisecond; the part up to the second is made once a second."""
+    global _second
+    whole = int(created)
+    if _second[0] != whole:
+        _second = (whole, datetime.fromtimestamp(whole, UTC).strftime("%Y-%m-%dT%H:%M:%S"))
+    return f"{_second[1]}.{int((created - whole) * 1000):03d}+00:00"
 
 
 _encode = json.JSONEncoder(default=str).encode
@@ -120,10 +138,12 @@ def _start() -> None:
 
 
 def _finish(response: Response) -> Response:
-    response.headers["X-Request-Id"] = request_id()
+    context = g._get_current_object()
+    rid = request_id()
+    response.headers["X-Request-Id"] = rid
     if not log.isEnabledFor(logging.INFO):
         return response
-    started = g.get("request_started")
+    started = context.get("request_started")
     duration = round((time.perf_counter() - started) * 1000, 3) if started else None
     # Only the method, path and status: never headers (Authorization) nor the query or body.
     method, path, status = request.method, request.path, response.status_code
@@ -133,7 +153,11 @@ def _finish(response: Response) -> Response:
         "path": path,
         "status": status,
         "duration_ms": duration,
+        "request_id": rid,
+        "actor": context.get("actor"),
     }
+    if "operation_id" in context:
+        fields["operation_id"] = context.operation_id
     # The record is made here rather than by log.info(), which would walk the stack for a
     # file and line that no line shows: a quarter of the line's cost.
     args = (method, path, status)

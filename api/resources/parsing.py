@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 
-from flask import Flask, request
+from flask import request
 from marshmallow import Schema, ValidationError
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from api import exceptions
-from api.schemas.fields import REVISION_PATH_ARGS, revision_target
+from api.schemas.fields import revision_target
 
 
 def _validated(schema: Schema, data) -> dict:
@@ -64,22 +64,13 @@ def query(schema: Schema) -> dict:
     return _validated(schema, args.to_dict())
 
 
-_PathRevisions = Schema.from_dict(
-    {name: revision_target(required=True) for name in REVISION_PATH_ARGS}, name="PathRevisions"
-)
+_PathRevisions = Schema.from_dict({"rev": revision_target(required=True)}, name="PathRevisions")
 
 
-def path_revisions() -> None:
-    """Refuse a malformed revision in the URL (GET /revisions/<rev>) before Alembic sees it.
+def path_revision(rev: str) -> str:
+    """A revision named in the URL (GET /revisions/<rev>), refused if malformed before Alembic
+    sees it.
 
     :raises InvalidRequest:
     """
-    args = request.view_args or {}
-    named = {k: v for k, v in args.items() if k in REVISION_PATH_ARGS}
-    if named:
-        _validated(_PathRevisions(only=tuple(named)), named)
-
-
-def init_app(app: Flask) -> None:
-    """Check URL variables that name a revision on every request, after authentication."""
-    app.before_request(path_revisions)
+    return _validated(_PathRevisions(), {"rev": rev})["rev"]

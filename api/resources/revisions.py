@@ -40,4 +40,4 @@ class Revision(Resource):
     @documents_problems(ns, 400, 404, 409, 503)
     def get(self, rev: str):
         """Show one revision."""
-        return dump_revision(service().show(rev))
+        return dump_revision(service().show(parsing.path_revision(rev)))

@@ -16,8 +16,8 @@ REVISION_PATTERN = re.compile(
     re.ASCII,
 )
 REVISION_MAX_LENGTH = 128
-# URL variables that name a revision (GET /revisions/<rev>): checked and documented like a
-# body's target (api.resources.parsing, api.openapi).
+# URL variables that name a revision (GET /revisions/<rev>): checked like a body's target
+# (api.resources.parsing.path_revision) and documented so (api.openapi).
 REVISION_PATH_ARGS = frozenset({"rev"})
 REVISION_PATTERN_DOC = (
     "A revision id or unique prefix, 'head', 'heads', 'base', '<label>@head', "
