@@ -10,6 +10,7 @@ from flask_sqlalchemy import SQLAlchemy
 
 from api.auth import SWAGGER_AUTHORIZATIONS
 from api.problems import ProblemApi
+from api.representation import json_response
 
 __version__ = "0.1.0"
 
@@ -25,6 +26,7 @@ api = ProblemApi(
     authorizations=SWAGGER_AUTHORIZATIONS,
     security="bearer",
 )
+api.representation("application/json")(json_response)
 
 
 def create_app(config: dict | None = None) -> Flask:
