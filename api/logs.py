@@ -104,9 +104,13 @@ def _timestamp(created: float) -> str:
     """ISO 8601 in UTC to the millisecond; the part up to the second is made once a second."""
     global _second
     whole = int(created)
-    if _second[0] != whole:
-        _second = (whole, datetime.fromtimestamp(whole, UTC).strftime("%Y-%m-%dT%H:%M:%S"))
-    return f"{_second[1]}.{int((created - whole) * 1000):03d}+00:00"
+    micros = round((created - whole) * 1e6)  # rounded as datetime.fromtimestamp does
+    if micros == 1_000_000:
+        whole, micros = whole + 1, 0
+    second = _second  # read once: another thread may replace it meanwhile
+    if second[0] != whole:
+        second = _second = (whole, datetime.fromtimestamp(whole, UTC).strftime("%Y-%m-%dT%H:%M:%S"))
+    return f"{second[1]}.{micros // 1000:03d}+00:00"
 
 
 _encode = json.JSONEncoder(default=str).encode

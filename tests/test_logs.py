@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import logging
+from datetime import UTC, datetime
 
 import pytest
 from flask import g
 
+from api import logs
 from tests.revision_graph import ALL
 from tests.servers import Gunicorn
 from tests.tokens import FULL
@@ -48,13 +50,25 @@ def upgrade(server, request_id: str) -> tuple[dict, list[dict]]:
 
 
 def test_a_request_is_one_line(server):
-    _, lines = upgrade(server, "deploy-42")
+    result, lines = upgrade(server, "deploy-42")
     requests = [line for line in lines if line.get("event") == "request"]
     assert len(requests) == 1
     request = requests[0]
     assert request["method"] == "POST" and request["path"] == "/upgrade"
     assert request["status"] == 200 and request["duration_ms"] > 0
     assert request["actor"] == "tester" and request["level"] == "INFO"
+    assert request["operation_id"] == result["operation_id"]
+    assert datetime.fromisoformat(request["time"]).tzinfo == UTC
+
+
+@pytest.mark.parametrize(
+    "created",
+    # a second; the next, rounding up into the one after; back (threads log out of order)
+    [1764000000.0, 1764000000.123, 1764000001.9999996, 1764000000.5, 1893456000.042],
+)
+def test_the_time_is_iso_8601_utc_to_the_millisecond(created):
+    expected = datetime.fromtimestamp(created, UTC).isoformat(timespec="milliseconds")
+    assert logs._timestamp(created) == expected
 
 
 def test_each_revision_is_one_line_with_the_request_and_operation(server):
