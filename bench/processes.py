@@ -96,6 +96,14 @@ class Gunicorn:
         text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
         return [int(p) for p in text.split()]
 
+    def worker_cpu(self) -> list[int]:
+        """The CPU time (user and system, in clock ticks) each worker has used so far."""
+        ticks = []
+        for pid in self.worker_pids():
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            ticks.append(int(fields[11]) + int(fields[12]))
+        return ticks
+
     def stop(self) -> None:
         if self.proc is not None:
             _stop_group(self.proc)
