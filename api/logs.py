@@ -86,15 +86,24 @@ class JsonFormatter(logging.Formatter):
 def _add_context(line: dict) -> None:
     context = g._get_current_object()
     if has_request_context():
-        line["request_id"] = request_id()
-        line["actor"] = context.get("actor")
+        line.update(_request_fields(context))
+        return
     # A thread that carries on a request's work (Prefer: respond-async) may copy the
     # request's id and actor into its own g.
     for name in ("request_id", "actor", "operation_id"):
-        if name not in line:
-            value = context.get(name)
-            if value:
-                line[name] = value
+        value = context.get(name)
+        if value:
+            line[name] = value
+
+
+def _request_fields(context) -> dict:
+    """What every line made during a request names: the request, its caller (None without a
+    valid token) and, once a write has recorded one, its operation."""
+    fields = {"request_id": request_id(), "actor": context.get("actor")}
+    operation_id = context.get("operation_id")
+    if operation_id:
+        fields["operation_id"] = operation_id
+    return fields
 
 
 _second = (-1, "")
@@ -142,11 +151,10 @@ def _start() -> None:
 
 
 def _finish(response: Response) -> Response:
-    context = g._get_current_object()
-    rid = request_id()
-    response.headers["X-Request-Id"] = rid
+    response.headers["X-Request-Id"] = request_id()
     if not log.isEnabledFor(logging.INFO):
         return response
+    context = g._get_current_object()
     started = context.get("request_started")
     duration = round((time.perf_counter() - started) * 1000, 3) if started else None
     # Only the method, path and status: never headers (Authorization) nor the query or body.
@@ -157,11 +165,8 @@ def _finish(response: Response) -> Response:
         "path": path,
         "status": status,
         "duration_ms": duration,
-        "request_id": rid,
-        "actor": context.get("actor"),
+        **_request_fields(context),
     }
-    if "operation_id" in context:
-        fields["operation_id"] = context.operation_id
     # The record is made here rather than by log.info(), which would walk the stack for a
     # file and line that no line shows: a quarter of the line's cost.
     args = (method, path, status)
