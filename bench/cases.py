@@ -120,11 +120,8 @@ def current(s: Settings) -> list[Row]:
                 srv.wait_ready("/health")
                 state = client.expect_ok(client.get(srv.port, "/current"), "GET /current").json()
                 assert state["up_to_date"] and state["current"] == [ids[-1]], state
-                urls = {
-                    name: f"http://127.0.0.1:{g.port}/current"
-                    for name, g in (("ref", bare), ("ours", srv))
-                }
                 servers = {"ref": bare, "ours": srv}
+                urls = {name: f"http://127.0.0.1:{g.port}/current" for name, g in servers.items()}
                 for u in urls.values():
                     wrk.run(u, 3)  # warm every worker (Migrateway's each load the graph)
                 loads = {"ref": [], "ours": []}
