@@ -91,6 +91,14 @@ class Locked(Problem):
     title = "Another migration holds the lock"
 
 
+class LockLost(Problem):
+    """The migration lock's session ended while the operation ran; the chain stopped."""
+
+    status = 409
+    slug = "lock-lost"
+    title = "The migration lock was lost; the migration stopped"
+
+
 class RecoveryRequired(Problem):
     """A failed revision may have partly run on a database without transactional DDL."""
 

@@ -30,6 +30,7 @@ FIELDS = (
     "actor",
     "operation_id",
     "revision",
+    "error",
 )
 
 

@@ -165,8 +165,23 @@ def test_a_failure_without_transactional_ddl_requires_recovery(client, migration
     assert client.post("/downgrade", json={"target": "-1"}).status_code == 409
 
     # The operator looks: t_half exists, so the schema matches the failed revision's
-    # table; they stamp it, and migrations run again (here, undoing it cleanly).
-    assert client.post("/stamp", json={"target": FAILING}).status_code == 200
+    # table; they stamp it, naming the failure they acknowledge, and migrations run again
+    # (here, undoing it cleanly). A stamp that names nothing, or another operation, is refused.
+    for resolves in ({}, {"resolves": "not-that-one"}):
+        refused = client.post("/stamp", json={"target": FAILING, **resolves})
+        assert refused.status_code == 409
+        assert refused.get_json()["operation_id"] == problem["operation_id"]
+        assert f'"resolves": "{problem["operation_id"]}"' in refused.get_json()["detail"]
+    assert version_rows(database_url) == {TIP}
+    stamp = client.post("/stamp", json={"target": FAILING, "resolves": problem["operation_id"]})
+    assert stamp.status_code == 200, stamp.get_json()
+    stamp_op = client.get(f"/operations/{stamp.get_json()['operation_id']}").get_json()
+    assert stamp_op["resolves"] == problem["operation_id"] and stamp_op["actor"] == "tester"
+    failed_op = client.get(f"/operations/{problem['operation_id']}").get_json()
+    assert failed_op["resolved_by"] == stamp_op["id"]
+    # Resolved once: naming it again is refused, and nothing is stamped.
+    again = client.post("/stamp", json={"target": TIP, "resolves": problem["operation_id"]})
+    assert again.status_code == 412 and version_rows(database_url) == {FAILING}
     r = client.post("/downgrade", json={"target": TIP})
     assert r.status_code == 200, r.get_json()
     assert version_rows(database_url) == {TIP} and "t_half" not in tables(database_url)

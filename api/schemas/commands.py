@@ -51,6 +51,13 @@ class StampRequest(_WriteRequest):
         load_default=False,
         metadata={"description": "Empty the version table first (for a table in a bad state)."},
     )
+    resolves = fields.String(
+        validate=validate.Length(min=1, max=36),
+        metadata={
+            "description": "The id of the operation this stamp acknowledges, required while "
+            "one awaits recovery (409 recovery-required names it)."
+        },
+    )
 
 
 class StepSchema(Schema):

@@ -34,6 +34,14 @@ class OperationSchema(Schema):
     client_address = fields.String(allow_none=True)
     lock_wait_ms = fields.Float(allow_none=True)
     progress = fields.Nested(ProgressSchema)
+    resolves = fields.String(
+        allow_none=True,
+        metadata={"description": "A stamp: the operation whose recovery it acknowledged."},
+    )
+    resolved_by = fields.String(
+        allow_none=True,
+        metadata={"description": "The stamp that acknowledged this operation's recovery."},
+    )
 
 
 class OperationPageSchema(Schema):

@@ -8,6 +8,7 @@ they never look at a request.
 from __future__ import annotations
 
 from alembic.config import Config
+from alembic.ddl.impl import DefaultImpl
 from flask import current_app
 from sqlalchemy import Engine
 
@@ -57,6 +58,12 @@ class MigrationService:
         if self._oplog is None:
             self._oplog = OperationLog(self.engine)
         return self._oplog
+
+    @property
+    def transactional_ddl(self) -> bool:
+        """Whether a failed revision rolls back whole on this database (PostgreSQL) or may
+        leave part of itself applied (MariaDB/MySQL, and SQLite as Alembic drives it)."""
+        return DefaultImpl.get_by_dialect(self.engine.dialect).transactional_ddl
 
     def config(self) -> Config:
         """A fresh Alembic Config for one command (it carries that command's output buffer)."""
@@ -153,9 +160,22 @@ class MigrationService:
         """
         return writes.run(self, "downgrade", target, sql=sql, ctx=ctx or CallContext())
 
-    def stamp(self, target: str, purge: bool = False, ctx: CallContext | None = None) -> RunResult:
-        """Set the version table to ``target`` without running any migration."""
-        return writes.run(self, "stamp", target, purge=purge, ctx=ctx or CallContext())
+    def stamp(
+        self,
+        target: str,
+        purge: bool = False,
+        resolves: str | None = None,
+        ctx: CallContext | None = None,
+    ) -> RunResult:
+        """Set the version table to ``target`` without running any migration.
+
+        While an operation that stopped part-way through a revision awaits recovery, a stamp
+        must name it in ``resolves``: that records the operator's acknowledgement, and a stamp
+        decided before that failure is refused instead of silently clearing it.
+        """
+        return writes.run(
+            self, "stamp", target, purge=purge, resolves=resolves, ctx=ctx or CallContext()
+        )
 
     # -- the operation log ----------------------------------------------------------------
 
@@ -191,7 +211,7 @@ class MigrationService:
         if self.oplog.running() is not None:
             try:
                 with migration_lock(self.engine, 0):
-                    self.oplog.mark_interrupted()
+                    self.oplog.mark_interrupted(self.transactional_ddl)
             except LockTimeout:
                 pass
 

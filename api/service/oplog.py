@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy import Engine
 from sqlalchemy.dialects import mysql
 
+from api import exceptions
 from api.service.results import StepResult
 
 RUNNING, SUCCEEDED, FAILED, INTERRUPTED = "running", "succeeded", "failed", "interrupted"
@@ -54,6 +55,9 @@ operations = sa.Table(
     sa.Column("request_hash", sa.String(64)),
     sa.Column("response_status", sa.Integer),
     sa.Column("response_body", sa.Text),
+    # A stamp that clears a recovery names the operation it acknowledges; that one names it.
+    sa.Column("resolves", sa.String(36)),
+    sa.Column("resolved_by", sa.String(36)),
 )
 
 
@@ -90,6 +94,18 @@ class Operation:
     request_hash: str | None = None
     response_status: int | None = None
     response_body: str | None = field(default=None, repr=False)
+    resolves: str | None = None
+    resolved_by: str | None = None
+
+    @property
+    def needs_recovery(self) -> bool:
+        """It ended part-way through a revision on a database without transactional DDL, and
+        no stamp has acknowledged it yet."""
+        return (
+            self.status in (FAILED, INTERRUPTED)
+            and self.partial_possible
+            and self.resolved_by is None
+        )
 
     @property
     def progress(self) -> Progress:
@@ -140,6 +156,8 @@ def _from_row(row) -> Operation:
         request_hash=m["request_hash"],
         response_status=m["response_status"],
         response_body=m["response_body"],
+        resolves=m["resolves"],
+        resolved_by=m["resolved_by"],
     )
 
 
@@ -162,7 +180,30 @@ def _to_row(op: Operation) -> dict:
         "lock_wait_ms": op.lock_wait_ms,
         "steps_total": op.steps_total,
         "steps_done": op.steps_done,
+        "resolves": op.resolves,
     }
+
+
+def _add_missing_columns(conn, schema: str | None) -> None:
+    """Add the (nullable) columns a log made by an earlier version of the service lacks, so
+    an upgrade of the service keeps its history."""
+    have = {c["name"] for c in sa.inspect(conn).get_columns("operations", schema=schema)}
+    missing = [c for c in operations.columns if c.name not in have]
+    if not missing:
+        return
+    quote = conn.dialect.identifier_preparer
+    table = quote.quote("operations")
+    if schema is not None:
+        table = f"{quote.quote_schema(schema)}.{table}"
+    for column in missing:
+        try:
+            conn.exec_driver_sql(
+                f"ALTER TABLE {table} ADD COLUMN {quote.quote(column.name)} "
+                f"{column.type.compile(conn.dialect)}"
+            )
+            conn.commit()
+        except sa.exc.DBAPIError:  # another worker added it meanwhile
+            conn.rollback()
 
 
 class OperationLog:
@@ -196,7 +237,10 @@ class OperationLog:
             if path and not os.path.exists(path):
                 return False
         # Once seen, the table stays: later reads skip the catalogue query.
-        self._ready = sa.inspect(self.engine).has_table("operations", schema=self._schema)
+        if sa.inspect(self.engine).has_table("operations", schema=self._schema):
+            with self._connect() as conn:
+                _add_missing_columns(conn, self._schema)
+            self._ready = True
         return self._ready
 
     def ensure(self) -> None:
@@ -212,6 +256,7 @@ class OperationLog:
             with self._connect() as conn:
                 _metadata.create_all(conn, checkfirst=True)
                 conn.commit()
+                _add_missing_columns(conn, self._schema)
             self._ready = True
 
     # -- writes ---------------------------------------------------------------------------
@@ -229,8 +274,13 @@ class OperationLog:
         request_hash,
         lock_wait_ms=None,
         steps_total=None,
+        resolves=None,
     ) -> Operation:
-        """Record an operation as running; called before its first statement runs."""
+        """Record an operation as running; called before its first statement runs.
+
+        :raises AlreadyDone: another request with this Idempotency-Key was recorded first
+            (dry runs take no lock, so two may race here).
+        """
         self.ensure()
         op = Operation(
             id=str(uuid.uuid4()),
@@ -253,10 +303,18 @@ class OperationLog:
             lock_wait_ms=lock_wait_ms,
             steps_total=steps_total,
             steps_done=0,
+            resolves=resolves,
         )
         with self._connect() as conn:
-            conn.execute(operations.insert().values(**_to_row(op)))
-            conn.commit()
+            try:
+                conn.execute(operations.insert().values(**_to_row(op)))
+                conn.commit()
+            except sa.exc.IntegrityError:
+                conn.rollback()
+                first = self.by_key(idempotency_key) if idempotency_key else None
+                if first is None:
+                    raise
+                raise exceptions.AlreadyDone(first) from None
         return op
 
     def finish(
@@ -269,9 +327,15 @@ class OperationLog:
         error=None,
         failed_revision=None,
         partial_possible=False,
+        resolves=None,
     ) -> None:
-        """Record how an operation ended."""
+        """Record how an operation ended; a stamp that ``resolves`` a recovery marks that
+        operation resolved by it in the same transaction."""
         with self._connect() as conn:
+            if resolves is not None:
+                conn.execute(
+                    operations.update().where(operations.c.id == resolves).values(resolved_by=op_id)
+                )
             conn.execute(
                 operations.update()
                 .where(operations.c.id == op_id)
@@ -310,11 +374,20 @@ class OperationLog:
             )
             conn.commit()
 
-    def mark_interrupted(self) -> int:
+    def mark_interrupted(self, transactional_ddl: bool) -> int:
         """Mark every running operation interrupted; call only while holding the lock,
-        which proves that none of them is still running."""
+        which proves that none of them is still running.
+
+        Without ``transactional_ddl``, one that had begun a revision may have left part of it
+        applied: it is marked ``partial_possible`` (its first revision's start is always
+        written, see api/service/writes.py; a stamp changes only the version table).
+        """
         if not self._exists():
             return 0
+        c = operations.c
+        began_revision = sa.and_(
+            c.kind != "stamp", c.sql.is_(False), c.running_revision.is_not(None)
+        )
         with self._connect() as conn:
             count = conn.execute(
                 operations.update()
@@ -322,6 +395,7 @@ class OperationLog:
                 .values(
                     status=INTERRUPTED,
                     finished_at=_now(),
+                    partial_possible=sa.false() if transactional_ddl else began_revision,
                     error="The process running it stopped before it finished.",
                 )
             ).rowcount
@@ -371,17 +445,33 @@ class OperationLog:
             ).first()
         return _from_row(row) if row else None
 
-    def last_change(self) -> Operation | None:
-        """The newest finished operation that ran against the database (not a dry run)."""
+    def needing_recovery(self) -> Operation | None:
+        """The newest operation that stopped part-way through a revision (see
+        ``Operation.needs_recovery``), unless a later stamp succeeded (one that predates the
+        ``resolves`` field cleared it then)."""
         if not self._exists():
             return None
+        c = operations.c
         with self._connect() as conn:
             row = conn.execute(
                 operations.select()
-                .where(operations.c.sql.is_(False), operations.c.status != RUNNING)
-                .order_by(operations.c.started_at.desc())
+                .where(
+                    c.status.in_((FAILED, INTERRUPTED)),
+                    c.partial_possible.is_(True),
+                    c.resolved_by.is_(None),
+                )
+                .order_by(c.started_at.desc())
+                .limit(1)
             ).first()
-        return _from_row(row) if row else None
+            if row is None:
+                return None
+            stamped_since = conn.execute(
+                sa.select(c.id)
+                .where(c.kind == "stamp", c.status == SUCCEEDED, c.sql.is_(False))
+                .where(c.started_at > row.started_at)
+                .limit(1)
+            ).first()
+        return None if stamped_since else _from_row(row)
 
     def stats(self) -> dict:
         """Aggregates of the operations that ran against the database (dry runs excluded):

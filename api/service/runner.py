@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from alembic.config import Config
 from alembic.runtime.environment import EnvironmentContext
 from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, event
 
 from api.service.alembic_env import preserved_logging
 from api.service.database import DEFAULT_VERSION_TABLE, VersionTable
@@ -36,11 +37,15 @@ class StepTimer:
     verb: str = "ran"
     # Called with (steps done, revision now running) as each step starts.
     on_step: Callable[[int, str], None] | None = None
+    # Called before each step and each commit; raises to stop the chain (a lost lock).
+    guard: Callable[[], None] | None = None
     done: list[StepResult] = field(default_factory=list)
     running: StepResult | None = None
 
     def wrap(self, steps: Iterable) -> Iterator:
         for step in steps:
+            if self.guard is not None:
+                self.guard()
             script = getattr(step, "revision", None)
             self.running = StepResult(
                 revision=script.revision if script is not None else str(step),
@@ -72,11 +77,18 @@ class VersionTableMismatch(Exception):
     """env.py configures a version table other than the one the service reads."""
 
 
-def _checking_version_table(env: EnvironmentContext, expected: VersionTable) -> None:
+def _on_configure(
+    env: EnvironmentContext,
+    expected: VersionTable,
+    bind: Callable[[Connection], None] | None,
+    guard: Callable[[], None] | None,
+) -> None:
     """Make env.py's ``context.configure()`` check the version table it sets against the one
     the service reads, before Alembic creates that table or runs a step: were they different,
-    every answer about the database's revision would be wrong. (On the instance: alembic.context
-    proxies EnvironmentContext itself, not a subclass.)"""
+    every answer about the database's revision would be wrong. Then ``bind`` the connection
+    the migration runs on, and ``guard`` each commit it makes where DDL is transactional (a
+    refused commit there undoes the revisions it would have committed). (On the instance:
+    alembic.context proxies EnvironmentContext itself, not a subclass.)"""
     configure = env.configure
 
     def checked(*args, **kwargs) -> None:
@@ -88,6 +100,13 @@ def _checking_version_table(env: EnvironmentContext, expected: VersionTable) -> 
                 f"env.py keeps the revisions in table '{used}', but this service reads "
                 f"'{expected}'. Set VERSION_TABLE (and VERSION_TABLE_SCHEMA) to match env.py."
             )
+        connection = context.connection
+        if connection is None or context.as_sql:
+            return
+        if bind is not None:
+            bind(connection)
+        if guard is not None and context.impl.transactional_ddl:
+            event.listen(connection, "commit", lambda _connection: guard())
 
     env.configure = checked
 
@@ -112,11 +131,14 @@ def run_env(
     purge: bool = False,
     version_table: VersionTable = DEFAULT_VERSION_TABLE,
     timer: StepTimer | None = None,
+    bind: Callable[[Connection], None] | None = None,
 ) -> StepTimer:
     """Run env.py with ``plan(current_heads)`` as the work, the way ``alembic.command`` does.
 
+    ``bind`` is called with the connection env.py migrates on, before any step runs.
+
     :raises StepsFailed: env.py or a revision raised, or env.py keeps its revisions somewhere
-        other than ``version_table`` (then nothing has run).
+        other than ``version_table`` (then nothing has run), or the timer's guard stopped it.
     """
     timer = timer or StepTimer()
 
@@ -134,7 +156,7 @@ def run_env(
                 destination_rev=destination_rev,
                 purge=purge,
             )
-            _checking_version_table(env, version_table)
+            _on_configure(env, version_table, bind, timer.guard)
             with env:
                 script.run_env()
         except Exception as exc:

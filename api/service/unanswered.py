@@ -36,6 +36,11 @@ def bound_unanswered_waits(engine: Engine, seconds: float) -> None:
     event.listen(engine, "checkout", unbound)
 
 
+def unbound(dbapi_connection: Any) -> None:
+    """Lift the bound from a connection that a migration runs on outside the pool."""
+    _set_user_timeout(dbapi_connection, 0)
+
+
 def _set_user_timeout(dbapi_connection: Any, milliseconds: int) -> None:
     fd = _socket_fd(dbapi_connection)
     if fd is None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import re
 import threading
 import time
@@ -9,18 +11,18 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from typing import TYPE_CHECKING
 
-from alembic.ddl.impl import DefaultImpl
-
 from api import exceptions
 from api.service import oplog as log
 from api.service.database import describe_error
 from api.service.graph import revision_errors
-from api.service.lock import LockTimeout, migration_lock
+from api.service.lock import HeldLock, LockLost, LockTimeout, migration_lock
 from api.service.results import CallContext, RunResult
 from api.service.runner import StepsFailed, StepTimer, elapsed_ms, run_env
 
 if TYPE_CHECKING:
     from api.service import MigrationService
+
+logger = logging.getLogger(__name__)
 
 
 # A step relative to the current revision: "-1", "+2" (not "head-1" or "label@-1"). From
@@ -32,7 +34,14 @@ _VERBS = {"upgrade": "applied", "downgrade": "reverted", "stamp": "stamped"}
 
 
 def run(
-    svc: MigrationService, kind: str, target: str, *, sql=False, purge=False, ctx: CallContext
+    svc: MigrationService,
+    kind: str,
+    target: str,
+    *,
+    sql=False,
+    purge=False,
+    resolves: str | None = None,
+    ctx: CallContext,
 ) -> RunResult:
     """Run one mutating command from start to recorded end.
 
@@ -51,14 +60,14 @@ def run(
             return script._downgrade_revs(target, heads)
         return script._stamp_revs((target,), () if purge else heads)
 
-    with _locked(svc, ctx, dry_run=sql) as lock_wait_ms:
+    with _locked(svc, ctx, dry_run=sql) as (lock_wait_ms, held):
         if ctx.idempotency_key:
             done = svc.oplog.by_key(ctx.idempotency_key)
             if done is not None:
                 raise exceptions.AlreadyDone(done)
         # Read under the lock: a late caller whose work is already done gets a no-op.
         before = svc.database_heads()
-        _check_preconditions(svc, kind, sql, purge, before, ctx)
+        _check_preconditions(svc, kind, sql, before, resolves, ctx)
         if kind == "downgrade" and _RELATIVE.match(target) and len(before) > 1:
             raise exceptions.RevisionConflict(
                 f"The database has several heads; '{target}' does not say which branch to "
@@ -85,18 +94,24 @@ def run(
             request_hash=ctx.request_hash,
             lock_wait_ms=lock_wait_ms,
             steps_total=len(planned),
+            resolves=resolves,
         )
         if ctx.on_recorded is not None:
             ctx.on_recorded(op.id)
         result = RunResult(from_=before, to=before, operation_id=op.id)
         if not planned and not sql and not purge:
-            svc.oplog.finish(op.id, status=log.SUCCEEDED, to=before, steps=[])
+            svc.oplog.finish(op.id, status=log.SUCCEEDED, to=before, steps=[], resolves=resolves)
             result.duration_ms = elapsed_ms(start)
             return result
 
         progress = None if sql else _ProgressWriter(svc, op.id)
+        timer = StepTimer(
+            operation_id=op.id, verb="rendered" if sql else _VERBS[kind], on_step=progress
+        )
+        if held is not None:
+            timer.guard = _guard(svc, op.id, held, timer)
         try:
-            timer = run_env(
+            run_env(
                 config,
                 script,
                 plan,
@@ -104,14 +119,11 @@ def run(
                 starting_rev=before if sql else None,
                 purge=purge,
                 version_table=svc.version_table,
-                timer=StepTimer(
-                    operation_id=op.id,
-                    verb="rendered" if sql else _VERBS[kind],
-                    on_step=progress,
-                ),
+                timer=timer,
+                bind=held.bind if held is not None else None,
             )
         except StepsFailed as failed:
-            raise _failure(svc, op.id, kind, target, before, failed) from failed.error
+            raise _failure(svc, graph, op.id, kind, target, before, failed) from failed.error
         finally:
             if progress is not None:
                 progress.close()
@@ -121,9 +133,29 @@ def run(
             result.steps = timer.done
         if sql:
             result.sql = config.output_buffer.getvalue()
-        svc.oplog.finish(op.id, status=log.SUCCEEDED, to=result.to, steps=result.steps)
+        svc.oplog.finish(
+            op.id, status=log.SUCCEEDED, to=result.to, steps=result.steps, resolves=resolves
+        )
         result.duration_ms = elapsed_ms(start)
         return result
+
+
+def _guard(svc: MigrationService, op_id: str, held: HeldLock, timer: StepTimer):
+    """Before each revision and commit: prove the lock is still held. When it is lost, the
+    operation is recorded as failed at once, while this connection still holds the run lock:
+    whoever takes the lock next must not mistake it for one that died inside a revision."""
+
+    def guard() -> None:
+        try:
+            held.verify()
+        except LockLost as lost:
+            with contextlib.suppress(Exception):  # _failure records it again, or the reaper
+                svc.oplog.finish(
+                    op_id, status=log.FAILED, to=None, steps=timer.done, error=f"{lost}."
+                )
+            raise
+
+    return guard
 
 
 PROGRESS_INTERVAL = 0.5
@@ -172,16 +204,19 @@ class _ProgressWriter:
 
 
 @contextmanager
-def _locked(svc: MigrationService, ctx: CallContext, dry_run: bool) -> Iterator[float | None]:
+def _locked(
+    svc: MigrationService, ctx: CallContext, dry_run: bool
+) -> Iterator[tuple[float | None, HeldLock | None]]:
     """Hold the migration lock (not for dry runs, which change nothing); yield how many ms
-    it took to get. Holding it proves any operation still 'running' belongs to a dead process."""
+    it took to get, and the lock. Holding it proves any operation still 'running' belongs to
+    a dead process."""
     if dry_run:
-        yield None
+        yield None, None
         return
     with ExitStack() as stack:
         waited = time.perf_counter()
         try:
-            stack.enter_context(migration_lock(svc.engine, ctx.lock_timeout))
+            held = stack.enter_context(migration_lock(svc.engine, ctx.lock_timeout))
         except LockTimeout:
             holder = svc.oplog.running()
             raise exceptions.Locked(
@@ -201,11 +236,11 @@ def _locked(svc: MigrationService, ctx: CallContext, dry_run: bool) -> Iterator[
                 f"The migration lock cannot be taken: {describe_error(exc)}"
             ) from exc
         wait_ms = elapsed_ms(waited)
-        svc.oplog.mark_interrupted()
-        yield wait_ms
+        svc.oplog.mark_interrupted(svc.transactional_ddl)
+        yield wait_ms, held
 
 
-def _check_preconditions(svc, kind, sql, purge, before, ctx: CallContext) -> None:
+def _check_preconditions(svc, kind, sql, before, resolves, ctx: CallContext) -> None:
     if ctx.expected_current is not None and set(ctx.expected_current) != set(before):
         raise exceptions.PreconditionFailed(
             "The database is not at the revision you expected; nothing was done. "
@@ -213,48 +248,105 @@ def _check_preconditions(svc, kind, sql, purge, before, ctx: CallContext) -> Non
             current=list(before),
             expected=list(ctx.expected_current),
         )
-    if kind == "stamp" or sql:
+    if sql:
         return
-    last = svc.oplog.last_change()
-    if last is not None and last.status == log.FAILED and last.partial_possible:
-        raise exceptions.RecoveryRequired(
-            f"Operation {last.id} failed in revision {last.failed_revision} on a database "
-            "without transactional DDL, so part of that revision may have run. Inspect the "
-            "schema, complete or undo that revision by hand, then POST /stamp with the revision "
-            "the schema now matches; migrations are refused until then.",
-            operation_id=last.id,
-            failed_revision=last.failed_revision,
-            current=list(before),
+    pending = svc.oplog.needing_recovery()
+    if pending is None:
+        if resolves is not None:
+            raise exceptions.PreconditionFailed(
+                f"Operation {resolves} needs no recovery (it does not exist, did not stop "
+                "part-way, or a stamp has resolved it); nothing was done. Stamp without "
+                "'resolves'.",
+                resolves=resolves,
+                current=list(before),
+            )
+        return
+    if kind == "stamp" and resolves == pending.id:
+        return
+    if pending.status == log.FAILED:
+        what = f"failed in revision {pending.failed_revision}"
+    else:
+        what = (
+            f"was interrupted (its process stopped) in or after revision {pending.running_revision}"
         )
+    how = (
+        "Inspect the schema, complete or undo that revision by hand, then POST /stamp with "
+        f'the revision the schema now matches and "resolves": "{pending.id}"; '
+        "migrations are refused until then."
+    )
+    if kind == "stamp":
+        how = f'A stamp must name the operation it acknowledges: "resolves": "{pending.id}"' + (
+            f" (not {resolves})." if resolves else "."
+        )
+    raise exceptions.RecoveryRequired(
+        f"Operation {pending.id} {what} on a database without transactional DDL, so part of "
+        f"that revision may have run. {how}",
+        operation_id=pending.id,
+        failed_revision=pending.failed_revision or pending.running_revision,
+        current=list(before),
+    )
 
 
-def _failure(svc, op_id, kind, target, before, failed: StepsFailed) -> exceptions.MigrationFailed:
+def _failure(
+    svc, graph, op_id, kind, target, before, failed: StepsFailed
+) -> exceptions.MigrationFailed:
     """Describe a failed run from what the database says now, never from assumptions."""
     try:
         now: list[str] | None = list(svc.database_heads())
     except exceptions.DatabaseUnavailable:
         now = None
     running = failed.timer.running
-    transactional = DefaultImpl.get_by_dialect(svc.engine.dialect).transactional_ddl
-    partial = running is not None and not transactional
-    error = describe_error(failed.error)
-    where = f"revision {running.revision}" if running else "env.py, before any revision ran"
+    partial = running is not None and not svc.transactional_ddl and kind != "stamp"
+    lost = isinstance(failed.error, LockLost)
+    error = f"{failed.error}." if lost else describe_error(failed.error)
+    # A step counts once its transaction committed; where DDL is transactional, steps run in
+    # one transaction are undone together, so what the database holds now decides.
+    completed = failed.timer.done
+    if now is not None and kind != "stamp":
+        applied = graph.applied(tuple(now))
+        completed = [s for s in completed if (s.revision in applied) == (kind == "upgrade")]
+    if running:
+        where = f"revision {running.revision}"
+    elif lost:
+        where = "between revisions"
+    else:
+        where = "env.py, before any revision ran"
     svc.oplog.finish(
         op_id,
         status=log.FAILED,
         to=now,
-        steps=failed.timer.done,
+        steps=completed,
         error=error,
         failed_revision=running.revision if running else None,
         partial_possible=partial,
     )
-    detail = f"{kind} to {target} failed in {where}: {error}"
+    logger.error(
+        "operation %s (%s to %s) failed in %s: %s",
+        op_id,
+        kind,
+        target,
+        where,
+        error,
+        extra={
+            "event": "operation_failed",
+            "operation_id": op_id,
+            "revision": running.revision if running else None,
+            "error": error,
+        },
+    )
+    detail = f"{kind} to {target} failed in {where}: {_sentence(error)}"
     if partial:
         detail += (
             " This database has no transactional DDL: part of the revision may have run. "
             "Inspect the schema, then POST /stamp with the revision it matches."
         )
-    return exceptions.MigrationFailed(
+    elif lost:
+        detail += (
+            " No other migration ran meanwhile; the chain stopped at a revision boundary. "
+            "Read GET /current and retry."
+        )
+    problem = exceptions.LockLost if lost else exceptions.MigrationFailed
+    return problem(
         detail,
         operation_id=op_id,
         failed_revision=running.revision if running else None,
@@ -262,8 +354,13 @@ def _failure(svc, op_id, kind, target, before, failed: StepsFailed) -> exception
         partial_possible=partial,
         completed=[
             {"revision": s.revision, "message": s.message, "duration_ms": s.duration_ms}
-            for s in failed.timer.done
+            for s in completed
         ],
         **{"from": list(before)},
         current=now,
     )
+
+
+def _sentence(text: str) -> str:
+    """``text`` ending as a sentence, so that another can follow it."""
+    return text if text.endswith((".", "!", "?")) else text + "."
