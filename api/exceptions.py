@@ -125,6 +125,14 @@ class OperationInProgress(Problem):
     title = "The request with this Idempotency-Key is still running"
 
 
+class OperationInterrupted(Problem):
+    """A retry's Idempotency-Key names an operation whose process stopped before answering."""
+
+    status = 409
+    slug = "operation-interrupted"
+    title = "The operation with this Idempotency-Key was interrupted"
+
+
 class UnknownOperation(Problem):
     status = 404
     slug = "unknown-operation"

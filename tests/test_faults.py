@@ -104,7 +104,8 @@ def test_a_server_killed_mid_migration_leaves_a_known_state(database_url, counte
     server = serve(database_url, counter_dir)
     pool = ThreadPoolExecutor(1)
     try:
-        pending = pool.submit(server.post, "/upgrade", json={})
+        key = {"Idempotency-Key": "deploy-7"}
+        pending = pool.submit(server.post, "/upgrade", json={}, headers=key)
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             ops = server.get("/operations").json()["items"]
@@ -138,6 +139,12 @@ def test_a_server_killed_mid_migration_leaves_a_known_state(database_url, counte
         # Killed inside a revision: where DDL is not transactional, part of it may have run.
         transactional = database_url.startswith("postgresql")
         assert op["partial_possible"] is not transactional
+        # The pipeline's retry with its key gets that outcome, not "still running" forever.
+        retry = server.post("/upgrade", json={}, headers=key)
+        assert retry.status_code == 409, retry.text
+        assert retry.json()["type"] == "urn:migrateway:problem:operation-interrupted"
+        assert retry.json()["operation_id"] == op_id
+        assert retry.json()["partial_possible"] is not transactional
         if not transactional:
             refused = server.post("/upgrade", json={})
             assert refused.status_code == 409 and refused.json()["operation_id"] == op_id
@@ -148,6 +155,34 @@ def test_a_server_killed_mid_migration_leaves_a_known_state(database_url, counte
         assert r.status_code == 200, r.text
         assert [s["revision"] for s in r.json()["applied"]] == [slow, last]
         assert sorted(counter_rows(database_url)) == [slow, last]
+    finally:
+        server.stop()
+
+
+def test_concurrent_dry_runs_with_one_idempotency_key_never_answer_5xx(database_url, counter_dir):
+    counter_revision(counter_dir, 0)
+    server = Gunicorn(
+        {"DATABASE_URL": database_url, "MIGRATIONS_DIR": str(counter_dir.path)}, workers=2
+    )
+    key = {"Idempotency-Key": "dry-1"}
+    try:
+        with ThreadPoolExecutor(16) as pool:
+            answers = list(
+                pool.map(
+                    lambda _: server.post("/upgrade", json={"sql": True}, headers=key), range(16)
+                )
+            )
+        statuses = sorted(r.status_code for r in answers)
+        assert set(statuses) <= {200, 409}, [r.text for r in answers if r.status_code >= 500]
+        for r in answers:
+            if r.status_code == 409:
+                assert r.json()["type"] == "urn:migrateway:problem:operation-in-progress"
+        # One operation under that key; every 200 is its answer.
+        ops = server.get("/operations").json()
+        assert ops["total"] == 1
+        assert {r.json()["operation_id"] for r in answers if r.status_code == 200} == {
+            ops["items"][0]["id"]
+        }
     finally:
         server.stop()
 

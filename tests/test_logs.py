@@ -81,6 +81,27 @@ def test_each_revision_is_one_line_with_the_request_and_operation(server):
         assert line["actor"] == "tester" and line["duration_ms"] >= 0
 
 
+def test_a_failed_migration_is_one_error_line_an_operator_can_act_on(server, migrations):
+    migrations.add(
+        "ffff00000009",
+        ALL[-1],
+        message="breaks",
+        upgrade="op.execute('SELECT * FROM no_such_table')",
+    )
+    answer = server.post("/upgrade", headers={"X-Request-Id": "deploy-45"})
+    assert answer.status_code == 422
+    problem = answer.json()
+    # The detail reads as sentences, whatever the driver's message ended with.
+    assert ": no such table: no_such_table. " in problem["detail"]
+    lines = [line for line in json_lines(server.output()) if line["level"] == "ERROR"]
+    assert len(lines) == 1, lines
+    (line,) = lines
+    assert line["event"] == "operation_failed" and line["request_id"] == "deploy-45"
+    assert line["operation_id"] == problem["operation_id"]
+    assert line["revision"] == "ffff00000009" and "no_such_table" in line["error"]
+    assert "ffff00000009" in line["message"] and problem["operation_id"] in line["message"]
+
+
 def test_a_revision_record_is_formatted_with_its_request(app, capsys):
     # What the runner's line will look like, through the handler the factory installs.
     with app.test_request_context(headers={"X-Request-Id": "deploy-44"}):

@@ -14,7 +14,7 @@ from api.problems import PROBLEM_MEDIA_TYPE, problem_body
 from api.resources import asynchronous, parsing
 from api.resources.preconditions import if_match
 from api.service import service
-from api.service.results import CallContext
+from api.service.results import CallContext, RunResult
 
 MAX_KEY_LENGTH = 255
 
@@ -32,7 +32,7 @@ def perform(kind: str, request_schema: Schema, result_schema: Schema):
     if key:
         prior = svc.operation_by_key(key)
         if prior is not None:
-            return _replay(prior, fingerprint)
+            return _replay(prior, fingerprint, result_schema)
     ctx = CallContext(
         actor=g.get("actor", "anonymous"),
         client_address=request.remote_addr,
@@ -52,7 +52,7 @@ def perform(kind: str, request_schema: Schema, result_schema: Schema):
             return body, status, headers
         result = getattr(svc, kind)(**args, ctx=ctx)
     except exceptions.AlreadyDone as done:
-        return _replay(done.operation, fingerprint)
+        return _replay(done.operation, fingerprint, result_schema)
     except exceptions.Problem as problem:
         op_id = problem.extra.get("operation_id")
         if key and op_id:
@@ -91,7 +91,7 @@ def _idempotency_key() -> str | None:
     return key
 
 
-def _replay(prior, fingerprint: str) -> Response:
+def _replay(prior, fingerprint: str, result_schema: Schema) -> Response:
     """The first answer given for this key; nothing runs again."""
     if prior.request_hash != fingerprint:
         raise exceptions.IdempotencyKeyReused(
@@ -99,14 +99,46 @@ def _replay(prior, fingerprint: str) -> Response:
             operation_id=prior.id,
         )
     if prior.response_status is None:
-        raise exceptions.OperationInProgress(
-            f"Operation {prior.id} with this key has no answer yet ({prior.status}); "
-            f"see GET /operations/{prior.id}.",
-            operation_id=prior.id,
-        )
+        return _answer_from_record(prior, result_schema)
     mimetype = "application/json" if prior.response_status < 400 else PROBLEM_MEDIA_TYPE
     response = Response(prior.response_body, status=prior.response_status, mimetype=mimetype)
     response.headers["Idempotent-Replayed"] = "true"
     if prior.response_status == 202:
         response.headers["Location"] = f"/operations/{prior.id}"
     return response
+
+
+def _answer_from_record(prior, result_schema: Schema):
+    """An operation whose answer was never kept (its process stopped first): the answer its
+    record gives, so that a retry loop ends."""
+    if prior.status == "running":
+        raise exceptions.OperationInProgress(
+            f"Operation {prior.id} with this key has no answer yet ({prior.status}); "
+            f"see GET /operations/{prior.id}.",
+            operation_id=prior.id,
+        )
+    current = list(prior.to) if prior.to is not None else None
+    if prior.status == "interrupted":
+        raise exceptions.OperationInterrupted(
+            f"Operation {prior.id} with this key stopped before it answered: the process "
+            f"running it ended. See GET /operations/{prior.id}"
+            + (
+                "; part of a revision may have run, so recovery is required."
+                if prior.partial_possible
+                else "; read GET /current, then retry with a new key."
+            ),
+            operation_id=prior.id,
+            partial_possible=prior.partial_possible,
+        )
+    if prior.status == "failed":
+        raise exceptions.MigrationFailed(
+            f"Operation {prior.id} with this key failed: {prior.error}",
+            operation_id=prior.id,
+            failed_revision=prior.failed_revision,
+            error=prior.error,
+            partial_possible=prior.partial_possible,
+            current=current,
+        )
+    return result_schema.dump(
+        RunResult(from_=prior.from_, to=prior.to or (), steps=prior.steps, operation_id=prior.id)
+    )

@@ -13,6 +13,7 @@ from flask import current_app
 from sqlalchemy import Engine
 
 from api import exceptions
+from api.service import oplog as log
 from api.service import writes
 from api.service.alembic_env import build_config
 from api.service.database import DEFAULT_VERSION_TABLE, VersionTable, current_heads
@@ -200,7 +201,13 @@ class MigrationService:
         return self.oplog.stats()
 
     def operation_by_key(self, key: str) -> Operation | None:
-        return self.oplog.by_key(key)
+        """The operation recorded with this Idempotency-Key; one left running by a dead
+        process reads as interrupted, so a retry gets a definite answer."""
+        op = self.oplog.by_key(key)
+        if op is not None and op.status == log.RUNNING:
+            self._reap()
+            op = self.oplog.by_key(key)
+        return op
 
     def save_response(self, op_id: str, status: int, body: str) -> None:
         self.oplog.save_response(op_id, status, body)
