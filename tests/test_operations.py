@@ -11,6 +11,7 @@ from alembic.runtime.migration import MigrationContext
 from api.service.lock import migration_lock
 from tests.databases import tables, version_rows
 from tests.revision_graph import ALL, BASE, SECOND, TIP, table
+from tests.tokens import authorized
 
 FAILING = "ffff00000007"
 
@@ -185,3 +186,29 @@ def test_a_failure_without_transactional_ddl_requires_recovery(client, migration
     r = client.post("/downgrade", json={"target": TIP})
     assert r.status_code == 200, r.get_json()
     assert version_rows(database_url) == {TIP} and "t_half" not in tables(database_url)
+
+
+def test_a_log_written_by_an_earlier_version_gains_the_new_columns(
+    app, client, database_url, migrations
+):
+    from api import create_app, db
+
+    first = client.post("/upgrade", json={"target": SECOND}).get_json()
+    with app.app_context():
+        log = app.extensions["migrateway"].oplog
+        where = f"{log._schema}.operations" if log._schema else "operations"
+        with log.engine.connect() as conn:
+            for column in ("resolves", "resolved_by"):
+                conn.exec_driver_sql(f"ALTER TABLE {where} DROP COLUMN {column}")
+            conn.commit()
+    # A new process of the service (a new app) on that log: nothing is lost, writes go on.
+    later = create_app({"DATABASE_URL": database_url, "MIGRATIONS_DIR": str(migrations.path)})
+    try:
+        later_client = authorized(later.test_client())
+        ops = later_client.get("/operations").get_json()
+        assert [op["id"] for op in ops["items"]] == [first["operation_id"]]
+        assert ops["items"][0]["resolved_by"] is None
+        assert later_client.post("/upgrade").status_code == 200
+    finally:
+        with later.app_context():
+            db.engine.dispose()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 
 from flask import Response, g, request
 from marshmallow import Schema
@@ -17,6 +18,7 @@ from api.service import service
 from api.service.results import CallContext, RunResult
 
 MAX_KEY_LENGTH = 255
+ANSWER_GRACE_SECONDS = 10
 
 
 def perform(kind: str, request_schema: Schema, result_schema: Schema):
@@ -111,7 +113,11 @@ def _replay(prior, fingerprint: str, result_schema: Schema) -> Response:
 def _answer_from_record(prior, result_schema: Schema):
     """An operation whose answer was never kept (its process stopped first): the answer its
     record gives, so that a retry loop ends."""
-    if prior.status == "running":
+    # A dry run's SQL is in its answer alone: for a moment after it ends, that is being kept.
+    just_ended = prior.finished_at is not None and (
+        datetime.now(UTC) - prior.finished_at < timedelta(seconds=ANSWER_GRACE_SECONDS)
+    )
+    if prior.status == "running" or (prior.sql and just_ended):
         raise exceptions.OperationInProgress(
             f"Operation {prior.id} with this key has no answer yet ({prior.status}); "
             f"see GET /operations/{prior.id}.",
@@ -129,6 +135,14 @@ def _answer_from_record(prior, result_schema: Schema):
             ),
             operation_id=prior.id,
             partial_possible=prior.partial_possible,
+        )
+    if prior.sql:
+        raise exceptions.OperationInterrupted(
+            f"Dry run {prior.id} with this key ended ({prior.status}), but its answer was not "
+            "kept: the process stopped before it answered. A dry run changes nothing: send it "
+            "again with a new key.",
+            operation_id=prior.id,
+            partial_possible=False,
         )
     if prior.status == "failed":
         raise exceptions.MigrationFailed(

@@ -279,7 +279,7 @@ class OperationLog:
         """Record an operation as running; called before its first statement runs.
 
         :raises AlreadyDone: another request with this Idempotency-Key was recorded first
-            (dry runs take no lock, so two may race here).
+            (a second line of defence: the lock serializes them).
         """
         self.ensure()
         op = Operation(

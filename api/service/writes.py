@@ -60,7 +60,7 @@ def run(
             return script._downgrade_revs(target, heads)
         return script._stamp_revs((target,), () if purge else heads)
 
-    with _locked(svc, ctx, dry_run=sql) as (lock_wait_ms, held):
+    with _locked(svc, ctx) as (lock_wait_ms, held):
         if ctx.idempotency_key:
             done = svc.oplog.by_key(ctx.idempotency_key)
             if done is not None:
@@ -108,7 +108,7 @@ def run(
         timer = StepTimer(
             operation_id=op.id, verb="rendered" if sql else _VERBS[kind], on_step=progress
         )
-        if held is not None:
+        if not sql:
             timer.guard = _guard(svc, op.id, held, timer)
         try:
             run_env(
@@ -120,7 +120,7 @@ def run(
                 purge=purge,
                 version_table=svc.version_table,
                 timer=timer,
-                bind=held.bind if held is not None else None,
+                bind=None if sql else held.bind,
             )
         except StepsFailed as failed:
             raise _failure(svc, graph, op.id, kind, target, before, failed) from failed.error
@@ -204,15 +204,11 @@ class _ProgressWriter:
 
 
 @contextmanager
-def _locked(
-    svc: MigrationService, ctx: CallContext, dry_run: bool
-) -> Iterator[tuple[float | None, HeldLock | None]]:
-    """Hold the migration lock (not for dry runs, which change nothing); yield how many ms
-    it took to get, and the lock. Holding it proves any operation still 'running' belongs to
-    a dead process."""
-    if dry_run:
-        yield None, None
-        return
+def _locked(svc: MigrationService, ctx: CallContext) -> Iterator[tuple[float, HeldLock]]:
+    """Hold the migration lock; yield how many ms it took to get, and the lock. Holding it
+    proves any operation still 'running' belongs to a dead process. Dry runs take it too:
+    they render from the database's revision, which must not move meanwhile, and an operation
+    that holds no lock could not be told from a dead one."""
     with ExitStack() as stack:
         waited = time.perf_counter()
         try:
