@@ -62,7 +62,9 @@ def reachable(engine: Engine) -> Iterator[None]:
     """
     try:
         yield
-    except SQLAlchemyError as exc:
+    # The driver's own errors too: a connection taken from the pool raw (the reads' kept one)
+    # raises them unwrapped.
+    except (SQLAlchemyError, engine.dialect.loaded_dbapi.Error) as exc:
         raise exceptions.DatabaseUnavailable(
             f"The database {engine.url.render_as_string(hide_password=True)} cannot be reached: "
             f"{describe_error(exc)}"
