@@ -12,6 +12,8 @@ import json
 import os
 import threading
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -19,6 +21,7 @@ import sqlalchemy as sa
 from sqlalchemy import Engine
 from sqlalchemy.dialects import mysql
 
+from api.service.database import reachable
 from api.service.results import StepResult
 
 RUNNING, SUCCEEDED, FAILED, INTERRUPTED = "running", "succeeded", "failed", "interrupted"
@@ -185,8 +188,15 @@ class OperationLog:
             )
         self._options = {"schema_translate_map": {None: self._schema}} if self._schema else {}
 
-    def _connect(self):
-        return self.engine.connect().execution_options(**self._options)
+    @contextmanager
+    def _connect(self) -> Iterator[sa.Connection]:
+        """A connection to the log. Here, in _exists and in ensure, a database that cannot be
+        reached (or went away mid-statement) raises DatabaseUnavailable: a 503 to retry."""
+        with (
+            reachable(self.engine),
+            self.engine.connect().execution_options(**self._options) as conn,
+        ):
+            yield conn
 
     def _exists(self) -> bool:
         if self._ready:
@@ -196,12 +206,13 @@ class OperationLog:
             if path and not os.path.exists(path):
                 return False
         # Once seen, the table stays: later reads skip the catalogue query.
-        self._ready = sa.inspect(self.engine).has_table("operations", schema=self._schema)
+        with reachable(self.engine):
+            self._ready = sa.inspect(self.engine).has_table("operations", schema=self._schema)
         return self._ready
 
     def ensure(self) -> None:
         """Create the log's schema and table on first write (never on a read)."""
-        with self._ready_lock:
+        with self._ready_lock, reachable(self.engine):
             if self._ready:
                 return
             with self.engine.begin() as conn:
