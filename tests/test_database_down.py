@@ -4,14 +4,25 @@ operation stays `running` once the database is back."""
 
 from __future__ import annotations
 
+import time
+from concurrent.futures import ThreadPoolExecutor
+
 import pytest
+import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
 from api import create_app, db
-from tests.databases import server_port, servers
-from tests.revision_graph import SECOND
-from tests.servers import Proxy, free_port
+from tests.databases import server_port, servers, version_rows
+from tests.revision_graph import SECOND, TIP
+from tests.servers import Gunicorn, Proxy, free_port
 from tests.tokens import authorized
+
+FAST, SLOW = "ffff00000007", "ffff00000008"
+
+
+def table_of(revision: str) -> str:
+    return f"op.create_table('t_{revision}', sa.Column('id', sa.Integer))"
+
 
 WRITES = [
     (kind, headers)
@@ -106,3 +117,65 @@ def test_every_endpoint_answers_while_the_database_cannot_be_reached(
     assert answer.content_type == "application/problem+json"
     assert answer.get_json()["type"].endswith(f":{expected}")
     assert int(answer.headers["Retry-After"]) > 0
+
+
+def logged(database_url: str) -> dict[str, tuple[str, str | None]]:
+    """{id: (status, failed_revision)} of the operation log, read directly (see oplog.py)."""
+    engine = sa.create_engine(database_url)
+    name = engine.url.database
+    schema = "migrateway" if engine.dialect.name == "postgresql" else f"{name}_migrateway"
+    try:
+        with engine.connect() as conn:
+            rows = conn.exec_driver_sql(
+                f"SELECT id, status, failed_revision FROM {schema}.operations"
+            )
+            return {op_id: (status, failed) for op_id, status, failed in rows}
+    finally:
+        engine.dispose()
+
+
+def test_an_operation_the_database_left_mid_way_is_settled_when_it_returns(
+    migrations, database_url, proxy
+):
+    migrations.add(FAST, TIP)
+    migrations.add(SLOW, FAST, upgrade=f"import time\ntime.sleep(1)\n{table_of(SLOW)}")
+    server = Gunicorn(
+        {
+            "DATABASE_URL": proxy.url,
+            "MIGRATIONS_DIR": str(migrations.path),
+            "DB_CONNECT_TIMEOUT": "2",
+        }
+    )
+    key = {"Idempotency-Key": "deploy-7"}
+    try:
+        assert server.post("/upgrade", json={"target": TIP}).status_code == 200
+        with ThreadPoolExecutor(1) as pool:
+            pending = pool.submit(server.post, "/upgrade", json={}, headers=key)
+            deadline = time.monotonic() + 20
+            # FAST committed, SLOW begun: its progress report is due within 0.5 s, after the cut.
+            while version_rows(database_url) != {FAST}:
+                assert time.monotonic() < deadline, "the upgrade never reached the slow revision"
+                time.sleep(0.01)
+            proxy.cut("refuse")
+            answer = pending.result(timeout=30)
+        # The revision failed with its database (422 from the runner; 503 would do as well),
+        # and how the operation ended cannot be written yet.
+        assert answer.status_code in (422, 503), answer.text
+        assert answer.headers["Content-Type"] == "application/problem+json"
+        assert server.get("/operations").status_code == 503
+        (op_id,) = [i for i, (status, _) in logged(database_url).items() if status == "running"]
+
+        proxy.restore()
+        deadline = time.monotonic() + 10
+        while logged(database_url)[op_id][0] == "running":  # written with nobody asking
+            assert time.monotonic() < deadline, "the operation stayed running"
+            time.sleep(0.1)
+        assert logged(database_url)[op_id] == ("failed", SLOW)
+        op = server.get(f"/operations/{op_id}").json()
+        assert op["status"] == "failed" and [s["revision"] for s in op["steps"]] == [FAST]
+        retry = server.post("/upgrade", json={}, headers=key)
+        assert retry.headers.get("Idempotent-Replayed") == "true", retry.text
+        assert (retry.status_code, retry.text) == (answer.status_code, answer.text)
+    finally:
+        output = server.stop()
+    assert "Traceback" not in output, output  # no 500, no thread that died of the outage
