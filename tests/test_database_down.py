@@ -4,11 +4,13 @@ operation stays `running` once the database is back."""
 
 from __future__ import annotations
 
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import sqlalchemy as sa
+from sqlalchemy import event
 from sqlalchemy.engine import make_url
 
 from api import create_app, db
@@ -179,3 +181,46 @@ def test_an_operation_the_database_left_mid_way_is_settled_when_it_returns(
     finally:
         output = server.stop()
     assert "Traceback" not in output, output  # no 500, no thread that died of the outage
+
+
+def test_an_async_start_whose_record_cannot_be_read_back_still_answers_202(migrations, proxy):
+    app = create_app(
+        {"DATABASE_URL": proxy.url, "MIGRATIONS_DIR": str(migrations.path), "DB_CONNECT_TIMEOUT": 2}
+    )
+    client = authorized(app.test_client())
+    with app.app_context():
+        engine = db.engine
+    recorded, gone = threading.Event(), threading.Event()
+
+    def on_execute(conn, statement, *args) -> None:
+        if isinstance(statement, sa.Insert) and statement.table.name == "operations":
+            recorded.set()
+
+    def on_checkin(*args) -> None:
+        # The database goes away the moment the operation is recorded, before it is read back.
+        if recorded.is_set() and not gone.is_set():
+            gone.set()
+            proxy.cut("refuse")
+
+    event.listen(engine, "after_execute", on_execute)
+    event.listen(engine, "checkin", on_checkin)
+    key = {"Idempotency-Key": "deploy-8", "Prefer": "respond-async"}
+    try:
+        started = client.post("/upgrade", headers=key)
+        # It is under way: a 503 would invite a second run. Where to look is what matters.
+        assert started.status_code == 202, started.get_data(as_text=True)
+        location = started.headers["Location"]
+        assert location == f"/operations/{started.get_json()['id']}"
+
+        proxy.restore()
+        deadline = time.monotonic() + 10
+        while (op := client.get(location).get_json())["status"] == "running":
+            assert time.monotonic() < deadline, op
+            time.sleep(0.1)
+        assert op["status"] == "failed"  # env.py could not connect
+        again = client.post("/upgrade", headers=key)
+        assert again.headers["Idempotent-Replayed"] == "true"
+        assert (again.status_code, again.headers["Location"]) == (202, location)
+    finally:
+        with app.app_context():
+            db.engine.dispose()
