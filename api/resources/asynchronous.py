@@ -9,6 +9,7 @@ from flask import current_app, g, request
 from api import exceptions
 from api.schemas.operations import OperationSchema
 from api.service import service
+from api.service.oplog import RUNNING
 
 _operation = OperationSchema()  # made once, as in status.py
 
@@ -54,6 +55,12 @@ def start(run, ctx_with_hook) -> tuple[dict, int, dict]:
         if isinstance(error, exceptions.Problem | exceptions.AlreadyDone):
             raise error
         raise RuntimeError("the operation stopped before it was recorded") from error
-    op = service().operation(outcome["id"])
-    headers = {"Location": f"/operations/{op.id}", "Preference-Applied": "respond-async"}
-    return _operation.dump(op), 202, headers
+    op_id = outcome["id"]
+    headers = {"Location": f"/operations/{op_id}", "Preference-Applied": "respond-async"}
+    try:
+        body = _operation.dump(service().operation(op_id))
+    except exceptions.DatabaseUnavailable:
+        # Recorded and under way, but the database went before the record could be read back:
+        # a 503 would invite a second run, and Location is what the caller needs.
+        body = {"id": op_id, "status": RUNNING}
+    return body, 202, headers

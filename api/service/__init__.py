@@ -16,7 +16,7 @@ from api import exceptions
 from api.service import oplog as log
 from api.service import writes
 from api.service.alembic_env import build_config
-from api.service.database import DEFAULT_VERSION_TABLE, VersionTable, current_heads
+from api.service.database import DEFAULT_VERSION_TABLE, VersionTable, current_heads, reachable
 from api.service.graph import GraphCache, RevisionGraph
 from api.service.lock import LockTimeout, migration_lock
 from api.service.oplog import Operation, OperationLog
@@ -217,7 +217,7 @@ class MigrationService:
         # lock is seen free.
         if self.oplog.running() is not None:
             try:
-                with migration_lock(self.engine, 0):
+                with reachable(self.engine), migration_lock(self.engine, 0):
                     self.oplog.mark_interrupted(self.transactional_ddl)
             except LockTimeout:
                 pass

@@ -62,7 +62,9 @@ def reachable(engine: Engine) -> Iterator[None]:
     """
     try:
         yield
-    except SQLAlchemyError as exc:
+    # The driver's own errors too: a connection taken from the pool raw (the reads' kept one)
+    # raises them unwrapped.
+    except (SQLAlchemyError, engine.dialect.loaded_dbapi.Error) as exc:
         raise exceptions.DatabaseUnavailable(
             f"The database {engine.url.render_as_string(hide_password=True)} cannot be reached: "
             f"{describe_error(exc)}"
@@ -121,7 +123,8 @@ def _select_versions(engine: Engine, table: VersionTable) -> tuple[str, ...] | N
                 return None
             sql, name = _select_statement(table, engine.dialect)
             if engine.dialect.driver == "psycopg":
-                return _fetch_with_libpq(driver.pgconn, sql, name, engine.dialect.loaded_dbapi)
+                dbapi = engine.dialect.loaded_dbapi
+                return _fetch_with_libpq(driver.pgconn, sql, name, dbapi, held.prepared)
             return _fetch_with_cursor(driver, sql)
     except BaseException as exc:
         connections.discard()
@@ -142,24 +145,24 @@ def _select_statement(table: VersionTable, dialect: Dialect) -> tuple[str, bytes
     return sql, b"migrateway_versions_" + hashlib.sha256(sql.encode()).hexdigest()[:12].encode()
 
 
-def _fetch_with_libpq(pgconn, sql: str, name: bytes, dbapi) -> tuple[str, ...]:
+def _fetch_with_libpq(pgconn, sql: str, name: bytes, dbapi, prepared: set) -> tuple[str, ...]:
     # psycopg's cursor costs four times the libpq calls it wraps (about 80 µs of CPU against
     # 20 here), and this fixed statement without parameters needs none of it. Prepared once
     # per connection, it costs the server half as much as parsing and planning it each time.
     # (libpq waits for the answer with the GIL released, as psycopg does.)
+    if name not in prepared:
+        # Known here, not learnt by executing and failing: that failure is an ERROR line in
+        # the server's log for every new connection.
+        result = pgconn.prepare(name, sql.encode())
+        if result.status != pq.ExecStatus.COMMAND_OK:
+            raise dbapi.DatabaseError(_message(result))
+        prepared.add(name)
+    # Were the statement gone (a pooler's DISCARD ALL), this fails, the caller drops the
+    # connection, and the next read prepares it on a new one.
     result = pgconn.exec_prepared(name, [])
-    if _sqlstate(result) == _UNDEFINED_PREPARED_STATEMENT:  # the first read on this connection
-        prepared = pgconn.prepare(name, sql.encode())
-        if prepared.status != pq.ExecStatus.COMMAND_OK:
-            raise dbapi.DatabaseError(_message(prepared))
-        result = pgconn.exec_prepared(name, [])
     if result.status != pq.ExecStatus.TUPLES_OK:
         raise dbapi.DatabaseError(_message(result))
     return tuple(sorted(result.get_value(row, 0).decode() for row in range(result.ntuples)))
-
-
-def _sqlstate(result) -> bytes | None:
-    return result.error_field(pq.DiagnosticField.SQLSTATE)
 
 
 def _message(result) -> str:
@@ -178,4 +181,3 @@ def _fetch_with_cursor(driver, sql: str) -> tuple[str, ...]:
 # Engines whose version table was seen: their reads skip Alembic's reflection. (By engine,
 # not URL: hashing a URL costs more than the rest of the lookup.)
 _versioned: weakref.WeakKeyDictionary[Engine, bool] = weakref.WeakKeyDictionary()
-_UNDEFINED_PREPARED_STATEMENT = b"26000"

@@ -12,6 +12,8 @@ import json
 import os
 import threading
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -20,7 +22,9 @@ from sqlalchemy import Engine
 from sqlalchemy.dialects import mysql
 
 from api import exceptions
+from api.service.database import reachable
 from api.service.results import StepResult
+from api.service.unwritten import Unwritten
 
 RUNNING, SUCCEEDED, FAILED, INTERRUPTED = "running", "succeeded", "failed", "interrupted"
 
@@ -225,9 +229,20 @@ class OperationLog:
                 "migrateway" if dialect == "postgresql" else f"{target.url.database}_migrateway"
             )
         self._options = {"schema_translate_map": {None: self._schema}} if self._schema else {}
+        self._unwritten = Unwritten(operations, self._connect)
 
-    def _connect(self):
-        return self.engine.connect().execution_options(**self._options)
+    @contextmanager
+    def _connect(self) -> Iterator[sa.Connection]:
+        """A connection to the log. Here, in _exists and in ensure, a database that cannot be
+        reached (or went away mid-statement) raises DatabaseUnavailable: a 503 to retry.
+        What the database could not take before is written first, so every read sees it."""
+        with (
+            reachable(self.engine),
+            self.engine.connect().execution_options(**self._options) as conn,
+        ):
+            if self._unwritten:
+                self._unwritten.write(conn)
+            yield conn
 
     def _exists(self) -> bool:
         if self._ready:
@@ -237,15 +252,16 @@ class OperationLog:
             if path and not os.path.exists(path):
                 return False
         # Once seen, the table stays: later reads skip the catalogue query.
-        if sa.inspect(self.engine).has_table("operations", schema=self._schema):
-            with self._connect() as conn:
-                _add_missing_columns(conn, self._schema)
-            self._ready = True
+        with reachable(self.engine):
+            if sa.inspect(self.engine).has_table("operations", schema=self._schema):
+                with self._connect() as conn:
+                    _add_missing_columns(conn, self._schema)
+                self._ready = True
         return self._ready
 
     def ensure(self) -> None:
         """Create the log's schema and table on first write (never on a read)."""
-        with self._ready_lock:
+        with self._ready_lock, reachable(self.engine):
             if self._ready:
                 return
             with self.engine.begin() as conn:
@@ -329,50 +345,45 @@ class OperationLog:
         partial_possible=False,
         resolves=None,
     ) -> None:
-        """Record how an operation ended; a stamp that ``resolves`` a recovery marks that
-        operation resolved by it in the same transaction."""
-        with self._connect() as conn:
-            if resolves is not None:
-                conn.execute(
-                    operations.update().where(operations.c.id == resolves).values(resolved_by=op_id)
-                )
-            conn.execute(
-                operations.update()
-                .where(operations.c.id == op_id)
-                .values(
-                    status=status,
-                    to_revisions=json.dumps(list(to)) if to is not None else None,
-                    steps=json.dumps([s.__dict__ for s in steps]),
-                    error=error,
-                    failed_revision=failed_revision,
-                    partial_possible=partial_possible,
-                    finished_at=_now(),
-                    steps_done=len(steps),
-                    running_revision=None,
-                )
-            )
-            conn.commit()
+        """Record how an operation ended; if the database cannot take it now, as soon as it can
+        (the caller's answer stands either way). A stamp that ``resolves`` a recovery marks
+        that operation resolved by it (written first)."""
+        if resolves is not None:
+            self._unwritten.update(resolves, {"resolved_by": op_id})
+        self._unwritten.update(
+            op_id,
+            {
+                "status": status,
+                "to_revisions": json.dumps(list(to)) if to is not None else None,
+                "steps": json.dumps([s.__dict__ for s in steps]),
+                "error": error,
+                "failed_revision": failed_revision,
+                "partial_possible": partial_possible,
+                "finished_at": _now(),
+                "steps_done": len(steps),
+                "running_revision": None,
+            },
+        )
 
     def progress(self, op_id: str, steps_done: int, running_revision: str | None) -> None:
-        """Record how far a running operation has come."""
-        with self._connect() as conn:
-            conn.execute(
-                operations.update()
-                # A late write must not undo finish().
-                .where(operations.c.id == op_id, operations.c.status == RUNNING)
-                .values(steps_done=steps_done, running_revision=running_revision)
-            )
-            conn.commit()
+        """Record how far a running operation has come (if the database can take it: a
+        migration does not stop for its progress report, and finish() says it all)."""
+        try:
+            with self._connect() as conn:
+                conn.execute(
+                    operations.update()
+                    # A late write must not undo finish().
+                    .where(operations.c.id == op_id, operations.c.status == RUNNING)
+                    .values(steps_done=steps_done, running_revision=running_revision)
+                )
+                conn.commit()
+        except exceptions.DatabaseUnavailable:
+            pass
 
     def save_response(self, op_id: str, status: int, body: str) -> None:
-        """Keep the answer given, so a retry with the same Idempotency-Key gets it again."""
-        with self._connect() as conn:
-            conn.execute(
-                operations.update()
-                .where(operations.c.id == op_id)
-                .values(response_status=status, response_body=body)
-            )
-            conn.commit()
+        """Keep the answer given, so a retry with the same Idempotency-Key gets it again;
+        if the database cannot take it now, as soon as it can."""
+        self._unwritten.update(op_id, {"response_status": status, "response_body": body})
 
     def mark_interrupted(self, transactional_ddl: bool) -> int:
         """Mark every running operation interrupted; call only while holding the lock,

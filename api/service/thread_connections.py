@@ -27,6 +27,8 @@ class Held:
     def __init__(self, driver: Any):
         self.driver = driver
         self.lock = threading.Lock()
+        # The names of the statements prepared on this connection (database._fetch_with_libpq).
+        self.prepared: set[bytes] = set()
         # Closes the driver once, on close() or when this holder is collected. A finalizer,
         # not __del__: it keeps the driver alive until it has run, so the garbage collector
         # never finalizes a still open driver first (psycopg warns of that).
