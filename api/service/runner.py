@@ -41,11 +41,23 @@ class StepTimer:
     guard: Callable[[], None] | None = None
     done: list[StepResult] = field(default_factory=list)
     running: StepResult | None = None
+    _proven: bool = False
+
+    def checkpoint(self, commit: bool) -> None:
+        """Run the guard before a step or a commit, once per gap between two steps: the
+        commit of a revision's own transaction comes right before the next step, with nothing
+        to prove again in between (one query per revision instead of two; benchmark 3)."""
+        if self.guard is None:
+            return
+        if not commit and self._proven:
+            self._proven = False
+            return
+        self.guard()
+        self._proven = commit
 
     def wrap(self, steps: Iterable) -> Iterator:
         for step in steps:
-            if self.guard is not None:
-                self.guard()
+            self.checkpoint(commit=False)
             script = getattr(step, "revision", None)
             self.running = StepResult(
                 revision=script.revision if script is not None else str(step),
@@ -81,13 +93,14 @@ def _on_configure(
     env: EnvironmentContext,
     expected: VersionTable,
     bind: Callable[[Connection], None] | None,
-    guard: Callable[[], None] | None,
+    timer: StepTimer,
 ) -> None:
     """Make env.py's ``context.configure()`` check the version table it sets against the one
     the service reads, before Alembic creates that table or runs a step: were they different,
     every answer about the database's revision would be wrong. Then ``bind`` the connection
-    the migration runs on, and ``guard`` each commit it makes where DDL is transactional (a
-    refused commit there undoes the revisions it would have committed). (On the instance:
+    the migration runs on, and run the timer's guard at each commit it makes where DDL is
+    transactional (a refused commit there undoes the revisions it would have committed). (On
+    the instance:
     alembic.context proxies EnvironmentContext itself, not a subclass.)"""
     configure = env.configure
 
@@ -105,8 +118,8 @@ def _on_configure(
             return
         if bind is not None:
             bind(connection)
-        if guard is not None and context.impl.transactional_ddl:
-            event.listen(connection, "commit", lambda _connection: guard())
+        if timer.guard is not None and context.impl.transactional_ddl:
+            event.listen(connection, "commit", lambda _connection: timer.checkpoint(commit=True))
 
     env.configure = checked
 
@@ -156,7 +169,7 @@ def run_env(
                 destination_rev=destination_rev,
                 purge=purge,
             )
-            _on_configure(env, version_table, bind, timer.guard)
+            _on_configure(env, version_table, bind, timer)
             with env:
                 script.run_env()
         except Exception as exc:
