@@ -47,6 +47,11 @@ def test_hostile_bodies_are_refused_with_problems(live_server):
         assert_problem(r, 400, "invalid-request")
     r = send(live_server, "POST", "/stamp", json={"target": "head", "force": True})
     assert assert_problem(r, 400, "invalid-request")["errors"] == {"force": ["Unknown field."]}
+    # Nested deeper than Python's JSON parser goes (a RecursionError), within the size limit.
+    deep = "[" * 6000 + "]" * 6000
+    for raw in (deep, '{"target": ' + deep + "}"):
+        r = send(live_server, "POST", "/upgrade", data=raw, headers=json_type)
+        assert "nested too deeply" in assert_problem(r, 400, "invalid-request")["detail"]
 
 
 @pytest.mark.parametrize("query", ["limit=0", "limit=100001", "offset=-1", "limit=1e3"])
