@@ -19,18 +19,24 @@ def when_ready(server):
 
 
 def on_starting(server):
-    """On the embedded default database with no token yet, create a local token with every
-    scope and print it this once, so curl and Swagger UI's Authorize button work at once.
+    """Refuse to start on a malformed token list, in one line. On the embedded default
+    database with no token yet, create a local token with every scope and print it this
+    once, so curl and Swagger UI's Authorize button work at once.
 
     Never when DATABASE_URL is set: a database someone named gets only the tokens they made.
     """
     import sys
 
-    from api.config import PROJECT_ROOT, load_config
-    from api.tokens import create_local_token
+    from api.config import PROJECT_ROOT, ConfigurationError, load_config
+    from api.tokens import create_local_token, load
 
     config = load_config(os.environ, str(PROJECT_ROOT / "instance"))
-    token = create_local_token(config)
+    try:
+        # Here, once, before any worker: each worker would print its own traceback.
+        load(config)
+        token = create_local_token(config)
+    except ConfigurationError as err:
+        sys.exit(f"Migrateway cannot start: {err}")
     if token is None:
         return
     url = _base_url(server)
