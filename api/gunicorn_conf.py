@@ -2,11 +2,18 @@
 
 import os
 
+from api import limits
+
 bind = os.environ.get("BIND", "127.0.0.1:8000")
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 threads = 4
 # A migration may run for minutes; gunicorn must not kill the worker running it.
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "600"))
+# Above the app's limits (api/limits.py), which then answers what breaks them; past these,
+# gunicorn refuses the request itself.
+limit_request_line = limits.SERVER_REQUEST_LINE
+limit_request_field_size = limits.SERVER_HEADER_FIELD_SIZE
+limit_request_fields = limits.SERVER_HEADER_FIELDS
 # No access log: the service writes one JSON line per request (api/logs.py), with the status,
 # duration, request id and token name an access line would lack.
 accesslog = None
