@@ -7,10 +7,12 @@ from api import limits
 bind = os.environ.get("BIND", "127.0.0.1:8000")
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 threads = 4
+# gunicorn's threaded worker, whose own error answers are problem+json instead of HTML.
+worker_class = "api.gunicorn_worker.ProblemWorker"
 # A migration may run for minutes; gunicorn must not kill the worker running it.
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "600"))
 # Above the app's limits (api/limits.py), which then answers what breaks them; past these,
-# gunicorn refuses the request itself.
+# gunicorn refuses the request itself, as problem+json too (api/gunicorn_worker.py).
 limit_request_line = limits.SERVER_REQUEST_LINE
 limit_request_field_size = limits.SERVER_HEADER_FIELD_SIZE
 limit_request_fields = limits.SERVER_HEADER_FIELDS

@@ -13,7 +13,7 @@ MAX_HEADER_FIELD_SIZE = 8190  # bytes of one header field, "Name: value" (repeat
 MAX_HEADER_FIELDS = 100  # header fields (a repeated name counts once)
 
 # gunicorn's own limits (api/gunicorn_conf.py), above the app's so that a request breaking one
-# of the app's reaches the app. Past these gunicorn refuses it itself.
+# of the app's reaches the app. Past these gunicorn refuses it itself (api/gunicorn_worker.py).
 # 8190 is the longest request line gunicorn takes.
 SERVER_REQUEST_LINE = 8190
 SERVER_HEADER_FIELD_SIZE = 2 * MAX_HEADER_FIELD_SIZE
