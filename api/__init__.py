@@ -31,7 +31,7 @@ api.representation("application/json")(json_response)
 
 def create_app(config: dict | None = None) -> Flask:
     """Create the service; ``config`` overrides what the environment says."""
-    from api import auth, logs, models, openapi, problems
+    from api import auth, limits, logs, models, openapi, problems
     from api.config import engine_options, load_config
     from api.resources import commands, health, metrics, operations, revisions, status
     from api.service import MigrationService
@@ -68,6 +68,7 @@ def create_app(config: dict | None = None) -> Flask:
         if module.ns not in api.namespaces:
             api.add_namespace(module.ns)
     logs.init_app(app)
+    limits.init_app(app)
     auth.init_app(app)
     api.init_app(app)
     problems.init_app(app)

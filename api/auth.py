@@ -107,7 +107,7 @@ def check_request() -> None:
 def init_app(app: Flask) -> None:
     """Load the token list once and guard every request; add ``flask tokens create``.
 
-    :raises ValueError: the token list is malformed (the service does not start).
+    :raises ConfigurationError: the token list is malformed (the service does not start).
     """
     app.extensions["migrateway_tokens"] = tokens.load(app.config)
     app.before_request(check_request)

@@ -9,6 +9,11 @@ from pathlib import Path
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
+class ConfigurationError(ValueError):
+    """A setting the service cannot start with; the message names the setting and its fault,
+    in one line: it is all an operator sees (wsgi.py, api.gunicorn_conf.on_starting)."""
+
+
 def load_config(environ: Mapping[str, str], instance_path: str) -> dict:
     """Return the Flask config for this process, from environment variables with safe defaults.
 

@@ -31,6 +31,18 @@ class InvalidRequest(Problem):
     title = "Invalid request"
 
 
+class UriTooLong(Problem):
+    status = 414
+    slug = "uri-too-long"
+    title = "URI too long"
+
+
+class HeaderFieldsTooLarge(Problem):
+    status = 431
+    slug = "request-header-fields-too-large"
+    title = "Request header fields too large"
+
+
 class UnknownRevision(Problem):
     status = 404
     slug = "unknown-revision"

@@ -2,11 +2,20 @@
 
 import os
 
+from api import limits
+
 bind = os.environ.get("BIND", "127.0.0.1:8000")
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 threads = 4
+# gunicorn's threaded worker, whose own error answers are problem+json instead of HTML.
+worker_class = "api.gunicorn_worker.ProblemWorker"
 # A migration may run for minutes; gunicorn must not kill the worker running it.
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "600"))
+# Above the app's limits (api/limits.py), which then answers what breaks them; past these,
+# gunicorn refuses the request itself, as problem+json too (api/gunicorn_worker.py).
+limit_request_line = limits.SERVER_REQUEST_LINE
+limit_request_field_size = limits.SERVER_HEADER_FIELD_SIZE
+limit_request_fields = limits.SERVER_HEADER_FIELDS
 # No access log: the service writes one JSON line per request (api/logs.py), with the status,
 # duration, request id and token name an access line would lack.
 accesslog = None
@@ -19,18 +28,24 @@ def when_ready(server):
 
 
 def on_starting(server):
-    """On the embedded default database with no token yet, create a local token with every
-    scope and print it this once, so curl and Swagger UI's Authorize button work at once.
+    """Refuse to start on a malformed token list, in one line. On the embedded default
+    database with no token yet, create a local token with every scope and print it this
+    once, so curl and Swagger UI's Authorize button work at once.
 
     Never when DATABASE_URL is set: a database someone named gets only the tokens they made.
     """
     import sys
 
-    from api.config import PROJECT_ROOT, load_config
-    from api.tokens import create_local_token
+    from api.config import PROJECT_ROOT, ConfigurationError, load_config
+    from api.tokens import create_local_token, load
 
     config = load_config(os.environ, str(PROJECT_ROOT / "instance"))
-    token = create_local_token(config)
+    try:
+        # Here, once, before any worker: each worker would print its own traceback.
+        load(config)
+        token = create_local_token(config)
+    except ConfigurationError as err:
+        sys.exit(f"Migrateway cannot start: {err}")
     if token is None:
         return
     url = _base_url(server)

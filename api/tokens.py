@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 import click
 
+from api.config import ConfigurationError
+
 SCOPES = ("read", "upgrade", "downgrade", "stamp")
 # The name is recorded as the actor of every operation: keep it printable and short.
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9_.@\-]{1,64}$", re.ASCII)
@@ -48,27 +50,33 @@ def entry(name: str, secret: str, scopes: Iterable[str]) -> dict:
 def parse(raw, source: str) -> list[Token]:
     """Validate a token list (JSON text or already decoded); a typo fails loudly at start.
 
-    :raises ValueError: naming ``source`` and the faulty entry.
+    :raises ConfigurationError: naming ``source`` and the faulty entry.
     """
     if isinstance(raw, str | bytes):
         try:
             raw = json.loads(raw) if raw.strip() else []
         except ValueError as err:
-            raise ValueError(f"{source} is not valid JSON: {err}") from None
+            raise ConfigurationError(f"{source} is not valid JSON: {err}") from None
+        except RecursionError:
+            raise ConfigurationError(f"{source} is nested too deeply to be parsed") from None
     if not isinstance(raw, list):
-        raise ValueError(f"{source} must be a JSON list of {{name, sha256, scopes}}")
+        raise ConfigurationError(f"{source} must be a JSON list of {{name, sha256, scopes}}")
     tokens = []
     for i, item in enumerate(raw):
         where = f"{source}[{i}]"
         if not isinstance(item, dict) or set(item) != {"name", "sha256", "scopes"}:
-            raise ValueError(f"{where} must have exactly the keys name, sha256, scopes")
+            raise ConfigurationError(f"{where} must have exactly the keys name, sha256, scopes")
         name, digest, scopes = item["name"], item["sha256"], item["scopes"]
-        if not isinstance(name, str) or not NAME_PATTERN.match(name):
-            raise ValueError(f"{where}: name must match {NAME_PATTERN.pattern}")
-        if not isinstance(digest, str) or not _SHA256.match(digest):
-            raise ValueError(f"{where}: sha256 must be 64 lowercase hex digits")
-        if not isinstance(scopes, list) or not set(scopes) <= set(SCOPES):
-            raise ValueError(f"{where}: scopes must be a list drawn from {', '.join(SCOPES)}")
+        # fullmatch: "$" alone would take a name with a trailing newline.
+        if not isinstance(name, str) or not NAME_PATTERN.fullmatch(name):
+            raise ConfigurationError(f"{where}: name must match {NAME_PATTERN.pattern}")
+        if not isinstance(digest, str) or not _SHA256.fullmatch(digest):
+            raise ConfigurationError(f"{where}: sha256 must be 64 lowercase hex digits")
+        # Membership, not set(scopes): a list inside the list is unhashable (a TypeError).
+        if not isinstance(scopes, list) or not all(scope in SCOPES for scope in scopes):
+            raise ConfigurationError(
+                f"{where}: scopes must be a list drawn from {', '.join(SCOPES)}"
+            )
         tokens.append(Token(name, digest, frozenset(scopes)))
     return tokens
 
@@ -79,19 +87,27 @@ def load(config: Mapping) -> tuple[Token, ...]:
     A tokens file that does not exist yet means no tokens from it (every call then answers
     401 saying how to create one); one that exists must be valid.
 
-    :raises ValueError:
+    :raises ConfigurationError:
     """
     tokens = []
     if config.get("MIGRATEWAY_TOKENS"):
         tokens += parse(config["MIGRATEWAY_TOKENS"], "MIGRATEWAY_TOKENS")
     path = config.get("MIGRATEWAY_TOKENS_FILE")
     if path and os.path.exists(path):
-        with open(path, "rb") as f:
-            tokens += parse(f.read(), str(path))
+        source = f"MIGRATEWAY_TOKENS_FILE {path}"
+        try:
+            with open(path, "rb") as f:
+                raw = f.read()
+        except OSError as err:
+            raise ConfigurationError(f"{source} cannot be read: {err.strerror}") from None
+        tokens += parse(raw, source)
     names = [t.name for t in tokens]
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:
-        raise ValueError(f"token names must be unique: {', '.join(duplicates)}")
+        raise ConfigurationError(
+            "MIGRATEWAY_TOKENS and MIGRATEWAY_TOKENS_FILE: token names must be unique: "
+            + ", ".join(duplicates)
+        )
     return tuple(tokens)
 
 

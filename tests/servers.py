@@ -26,9 +26,10 @@ def free_port() -> int:
 
 
 class Gunicorn:
-    """`gunicorn wsgi:app` on a free port, as in production; ``kill()`` is a crash (SIGKILL to
-    every process of the server). Its ``get``/``post`` send the test token with every scope;
-    the tokens it knows come from the environment (see tests/conftest.py)."""
+    """`gunicorn -c python:api.gunicorn_conf wsgi:app` on a free port, as in production (its
+    worker class and limits; the bind, workers, threads and timeout given here); ``kill()`` is
+    a crash (SIGKILL to every process of the server). Its ``get``/``post`` send the test token
+    with every scope; the tokens it knows come from the environment (see tests/conftest.py)."""
 
     def __init__(
         self,
@@ -48,6 +49,8 @@ class Gunicorn:
                 sys.executable,
                 "-m",
                 "gunicorn",
+                "--config",
+                "python:api.gunicorn_conf",
                 "--bind",
                 f"127.0.0.1:{self.port}",
                 "--workers",

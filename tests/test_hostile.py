@@ -7,6 +7,7 @@ import requests
 import sqlalchemy as sa
 
 from api import exceptions
+from api.openapi import served_spec
 from api.service import MigrationService
 from tests.tokens import bearer
 
@@ -47,12 +48,44 @@ def test_hostile_bodies_are_refused_with_problems(live_server):
         assert_problem(r, 400, "invalid-request")
     r = send(live_server, "POST", "/stamp", json={"target": "head", "force": True})
     assert assert_problem(r, 400, "invalid-request")["errors"] == {"force": ["Unknown field."]}
+    # Nested deeper than Python's JSON parser goes (a RecursionError), within the size limit.
+    deep = "[" * 6000 + "]" * 6000
+    for raw in (deep, '{"target": ' + deep + "}"):
+        r = send(live_server, "POST", "/upgrade", data=raw, headers=json_type)
+        assert "nested too deeply" in assert_problem(r, 400, "invalid-request")["detail"]
 
 
-@pytest.mark.parametrize("query", ["limit=0", "limit=100001", "offset=-1", "limit=1e3"])
-def test_query_out_of_range_over_http(live_server, query):
-    r = send(live_server, "GET", f"/revisions?{query}")
-    assert assert_problem(r, 400, "invalid-request")["errors"]
+def test_query_out_of_range_over_http(live_server):
+    for query in ("limit=0", "limit=100001", "offset=-1", "limit=1e3", f"offset={2**31}"):
+        r = send(live_server, "GET", f"/revisions?{query}")
+        assert assert_problem(r, 400, "invalid-request")["errors"], query
+    # Past a signed 64-bit integer, an offset overflowed the database driver (a 500) once
+    # the operation log had a row.
+    assert send(live_server, "POST", "/upgrade", json={"sql": True}).status_code == 200
+    for query in (f"offset={2**63}", f"offset={2**31}", f"limit={2**63}"):
+        r = send(live_server, "GET", f"/operations?{query}")
+        assert assert_problem(r, 400, "invalid-request")["errors"], query
+
+
+def test_every_number_a_request_carries_is_bounded_in_the_spec(app):
+    """Swagger shows a minimum and a maximum for every integer or number a client sends."""
+    spec = served_spec(app)
+    seen = []
+    for path, item in spec["paths"].items():
+        for method, operation in item.items():
+            for param in operation.get("parameters", []) if method != "parameters" else []:
+                schema = param.get("schema", param)
+                ref = schema.get("$ref", "")
+                fields = (
+                    spec["definitions"][ref.rpartition("/")[2]]["properties"].items()
+                    if ref
+                    else [(param["name"], schema)]
+                )
+                for name, field in fields:
+                    if field.get("type") in ("integer", "number"):
+                        seen.append(f"{method.upper()} {path} {name}")
+                        assert {"minimum", "maximum"} <= set(field), seen[-1]
+    assert "GET /operations offset" in seen and "POST /upgrade lock_timeout" in seen
 
 
 def test_an_unexpected_error_answers_500_with_nothing_inside(client, monkeypatch):

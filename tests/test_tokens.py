@@ -4,13 +4,19 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import requests
 
 from api import create_app
+from api.config import PROJECT_ROOT, ConfigurationError
 from api.tokens import SCOPES, entry, hash_token, load, parse
+from tests.servers import free_port
 from tests.tokens import READER, bearer
 
 pytestmark = pytest.mark.usefixtures("sqlite_only")
@@ -39,10 +45,13 @@ def test_only_the_hash_is_configured():
         (json.dumps([{**entry("x", "t", ["read"]), "scopes": ["admin"]}]), "scopes must be"),
         (json.dumps([{**entry("x", "t", ["read"]), "name": "a b"}]), "name must match"),
         (json.dumps([entry("x", "t", ["read"]), entry("x", "u", ["read"])]), "unique"),
+        (json.dumps([{**entry("x", "t", ["read"]), "scopes": [["read"]]}]), "scopes must be"),
+        (json.dumps([{**entry("x", "t", ["read"]), "name": "x\n"}]), "name must match"),
+        ("[" * 6000 + "]" * 6000, "nested too deeply"),
     ],
 )
 def test_a_malformed_token_list_stops_the_service(raw, complaint, migrations, database_url):
-    with pytest.raises(ValueError, match=complaint):
+    with pytest.raises(ConfigurationError, match=complaint):
         create_app(
             {
                 "DATABASE_URL": database_url,
@@ -50,6 +59,42 @@ def test_a_malformed_token_list_stops_the_service(raw, complaint, migrations, da
                 "MIGRATEWAY_TOKENS": raw,
             }
         )
+
+
+@pytest.mark.parametrize(
+    ("raw", "complaint"),
+    [("{not json", "is not valid JSON"), ('[{"name": "x"}]', "must have exactly the keys")],
+)
+def test_a_malformed_token_list_stops_the_real_commands_with_one_line(
+    raw, complaint, tmp_path, database_url
+):
+    """The README's run command (on a database given and on the embedded one, whose start
+    reads the tokens file) and `flask --app wsgi`: no traceback, one line, a non-zero exit."""
+    tokens_file = tmp_path / "tokens.json"
+    tokens_file.write_text(raw)
+    bindir = Path(sys.executable).parent
+    gunicorn = [str(bindir / "gunicorn"), *GUNICORN_CONF, "wsgi:app"]
+    flask = [str(bindir / "flask"), "--app", "wsgi", "db", "current"]
+    runs = [
+        (gunicorn, {"DATABASE_URL": database_url, "MIGRATEWAY_TOKENS": raw}),
+        (gunicorn, {"DATABASE_URL": None, "MIGRATEWAY_TOKENS_FILE": str(tokens_file)}),
+        (flask, {"DATABASE_URL": database_url, "MIGRATEWAY_TOKENS": raw}),
+    ]
+    for command, env in runs:
+        env = {**os.environ, "MIGRATEWAY_TOKENS": "", "BIND": f"127.0.0.1:{free_port()}", **env}
+        done = subprocess.run(
+            command,
+            cwd=PROJECT_ROOT,
+            env={k: v for k, v in env.items() if v is not None},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        output = done.stdout + done.stderr
+        assert done.returncode != 0, output
+        assert "Traceback" not in output, output
+        (line,) = [x for x in output.splitlines() if complaint in x]
+        assert line.startswith("Migrateway cannot start: MIGRATEWAY_TOKENS"), line
 
 
 def test_tokens_come_from_the_environment_and_the_file(tmp_path):

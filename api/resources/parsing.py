@@ -44,6 +44,12 @@ def body(schema: Schema) -> dict:
         data = json.loads(raw)
     except (ValueError, UnicodeDecodeError) as err:
         raise exceptions.InvalidRequest(f"The body is not valid JSON: {err}") from None
+    except RecursionError:
+        # A few kilobytes of brackets exhaust Python's parser (about 1,000 levels); no
+        # schema nests deeper than 2, so the caller learns what it sent, not a 500.
+        raise exceptions.InvalidRequest(
+            "The body is nested too deeply to be parsed; no request nests more than 2 levels."
+        ) from None
     if not isinstance(data, dict):
         raise exceptions.InvalidRequest("The body must be a JSON object.")
     return _validated(schema, data)

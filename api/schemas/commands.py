@@ -4,15 +4,17 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
-from api.schemas.fields import revision_ids, revision_target, strict_boolean
+from api.schemas.fields import bounded, revision_ids, revision_target, strict_boolean
 
 MAX_LOCK_TIMEOUT = 60.0
 
 
 class _WriteRequest(Schema):
-    lock_timeout = fields.Float(
+    lock_timeout = bounded(
+        fields.Float,
+        0,
+        MAX_LOCK_TIMEOUT,
         load_default=5.0,
-        validate=validate.Range(min=0, max=MAX_LOCK_TIMEOUT),
         metadata={"description": "Seconds to wait for another migration to finish (then 409)."},
     )
     expected_current = fields.List(

@@ -25,6 +25,17 @@ REVISION_PATTERN_DOC = (
 )
 
 
+# The largest integer a request may carry (an offset, a count): a signed 32-bit integer, which
+# every database takes in LIMIT and OFFSET. Past a signed 64-bit one, the driver overflowed (500).
+MAX_INTEGER = 2**31 - 1
+
+
+def bounded(kind: type[fields.Number], minimum, maximum=MAX_INTEGER, **kwargs) -> fields.Number:
+    """A number a request carries, refused (400) outside [minimum, maximum]: every one has both
+    bounds, which Swagger shows."""
+    return kind(validate=validate.Range(min=minimum, max=maximum), **kwargs)
+
+
 class _FullMatch(validate.Regexp):
     """``validate.Regexp`` that must match the whole string (apispec still documents it)."""
 

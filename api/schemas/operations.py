@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from marshmallow import Schema, fields, validate
+from marshmallow import Schema, fields
 
 from api.schemas.commands import StepSchema
+from api.schemas.fields import bounded
 
 
 class ProgressSchema(Schema):
@@ -52,5 +53,12 @@ class OperationPageSchema(Schema):
 
 
 class OperationListQuery(Schema):
-    limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=1000))
-    offset = fields.Integer(load_default=0, validate=validate.Range(min=0))
+    limit = bounded(
+        fields.Integer, 1, 1000, load_default=50, metadata={"description": "At most this many."}
+    )
+    offset = bounded(
+        fields.Integer,
+        0,
+        load_default=0,
+        metadata={"description": "Skip this many operations, newest first."},
+    )

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from marshmallow import Schema, fields, validate
+from marshmallow import Schema, fields
 
 from api.allocation import long_lived
-from api.schemas.fields import ScriptDateTime, revision_ids
+from api.schemas.fields import ScriptDateTime, bounded, revision_ids
 
 MAX_LIMIT = 100_000
 
@@ -42,13 +42,16 @@ class RevisionPageSchema(Schema):
 
 
 class RevisionListQuery(Schema):
-    limit = fields.Integer(
-        validate=validate.Range(min=1, max=MAX_LIMIT),
+    limit = bounded(
+        fields.Integer,
+        1,
+        MAX_LIMIT,
         metadata={"description": "At most this many revisions (default: all)."},
     )
-    offset = fields.Integer(
+    offset = bounded(
+        fields.Integer,
+        0,
         load_default=0,
-        validate=validate.Range(min=0),
         metadata={"description": "Skip this many revisions, newest first."},
     )
 
