@@ -63,7 +63,7 @@ def fresh_database(admin_url: str, tmp_path: Path) -> Iterator[str]:
                 conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
             else:
                 conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name}")
-                # The operation log's database beside it (see api/service/oplog.py).
+                # The operation log's database beside it (see api/service/oplog/store.py).
                 conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name}_migrateway")
         admin.dispose()
 

@@ -122,7 +122,7 @@ def table_of(revision: str) -> str:
 
 
 def logged(database_url: str) -> dict[str, tuple[str, str | None]]:
-    """{id: (status, failed_revision)} of the operation log, read directly (see oplog.py)."""
+    """{id: (status, failed_revision)} of the operation log, read directly (see oplog/store.py)."""
     engine = sa.create_engine(database_url)
     name = engine.url.database
     schema = "migrateway" if engine.dialect.name == "postgresql" else f"{name}_migrateway"

@@ -1,0 +1,141 @@
+"""OperationLog: recording an operation's start, progress, end and answer, over the reads."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from api import exceptions
+from api.service.oplog.reads import LogReads
+from api.service.oplog.record import INTERRUPTED, RUNNING, Operation, now, operations
+from api.service.results import StepResult
+
+
+class OperationLog(LogReads):
+    """Reads and writes the operation log of one target database."""
+
+    def start(
+        self,
+        *,
+        kind,
+        actor,
+        target,
+        sql,
+        from_,
+        client_address,
+        idempotency_key,
+        request_hash,
+        lock_wait_ms=None,
+        steps_total=None,
+        resolves=None,
+    ) -> Operation:
+        """Record an operation as running; called before its first statement runs.
+
+        :raises AlreadyDone: another request with this Idempotency-Key was recorded first
+            (a second line of defence: the lock serializes them).
+        """
+        self.ensure()
+        op = Operation(
+            kind=kind,
+            actor=actor,
+            target=target,
+            sql=sql,
+            from_=tuple(from_),
+            client_address=client_address,
+            idempotency_key=idempotency_key,
+            request_hash=request_hash,
+            lock_wait_ms=lock_wait_ms,
+            steps_total=steps_total,
+            steps_done=0,
+            resolves=resolves,
+        )
+        with self._session() as session:
+            session.add(op)
+            try:
+                session.commit()
+            except sa.exc.IntegrityError:
+                session.rollback()
+                first = self.by_key(idempotency_key) if idempotency_key else None
+                if first is None:
+                    raise
+                raise exceptions.AlreadyDone(first) from None
+        return op
+
+    def finish(
+        self,
+        op_id: str,
+        *,
+        status: str,
+        to,
+        steps: list[StepResult],
+        error=None,
+        failed_revision=None,
+        partial_possible=False,
+        resolves=None,
+    ) -> None:
+        """Record how an operation ended; if the database cannot take it now, as soon as it can
+        (the caller's answer stands either way). A stamp that ``resolves`` a recovery marks
+        that operation resolved by it (written first)."""
+        if resolves is not None:
+            self._unwritten.update(resolves, {"resolved_by": op_id})
+        self._unwritten.update(
+            op_id,
+            {
+                "status": status,
+                "to_revisions": tuple(to) if to is not None else None,
+                "steps": list(steps),
+                "error": error,
+                "failed_revision": failed_revision,
+                "partial_possible": partial_possible,
+                "finished_at": now(),
+                "steps_done": len(steps),
+                "running_revision": None,
+            },
+        )
+
+    def progress(self, op_id: str, steps_done: int, running_revision: str | None) -> None:
+        """Record how far a running operation has come (if the database can take it: a
+        migration does not stop for its progress report, and finish() says it all)."""
+        try:
+            with self._connect() as conn:
+                conn.execute(
+                    operations.update()
+                    # A late write must not undo finish().
+                    .where(operations.c.id == op_id, operations.c.status == RUNNING)
+                    .values(steps_done=steps_done, running_revision=running_revision)
+                )
+                conn.commit()
+        except exceptions.DatabaseUnavailable:
+            pass
+
+    def save_response(self, op_id: str, status: int, body: str) -> None:
+        """Keep the answer given, so a retry with the same Idempotency-Key gets it again;
+        if the database cannot take it now, as soon as it can."""
+        self._unwritten.update(op_id, {"response_status": status, "response_body": body})
+
+    def mark_interrupted(self, transactional_ddl: bool) -> int:
+        """Mark every running operation interrupted; call only while holding the lock,
+        which proves that none of them is still running.
+
+        Without ``transactional_ddl``, one that had begun a revision may have left part of it
+        applied: it is marked ``partial_possible`` (its first revision's start is always
+        written, see api/service/writes.py; a stamp changes only the version table).
+        """
+        if not self._exists():
+            return 0
+        c = operations.c
+        began_revision = sa.and_(
+            c.kind != "stamp", c.sql.is_(False), c.running_revision.is_not(None)
+        )
+        with self._connect() as conn:
+            count = conn.execute(
+                operations.update()
+                .where(c.status == RUNNING)
+                .values(
+                    status=INTERRUPTED,
+                    finished_at=now(),
+                    partial_possible=sa.false() if transactional_ddl else began_revision,
+                    error="The process running it stopped before it finished.",
+                )
+            ).rowcount
+            conn.commit()
+        return count
