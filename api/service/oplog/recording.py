@@ -6,7 +6,7 @@ import sqlalchemy as sa
 
 from api import exceptions
 from api.service.oplog.reads import LogReads
-from api.service.oplog.record import INTERRUPTED, RUNNING, Operation, now, operations
+from api.service.oplog.record import INTERRUPTED, RUNNING, Operation, now, operations, to_row
 from api.service.results import StepResult
 
 
@@ -48,12 +48,12 @@ class OperationLog(LogReads):
             steps_done=0,
             resolves=resolves,
         )
-        with self._session() as session:
-            session.add(op)
+        with self._connect() as conn:
             try:
-                session.commit()
+                conn.execute(operations.insert(), to_row(op))
+                conn.commit()
             except sa.exc.IntegrityError:
-                session.rollback()
+                conn.rollback()
                 first = self.by_key(idempotency_key) if idempotency_key else None
                 if first is None:
                     raise

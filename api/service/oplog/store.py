@@ -9,7 +9,6 @@ from contextlib import contextmanager
 
 import sqlalchemy as sa
 from sqlalchemy import Engine
-from sqlalchemy.orm import Session
 
 from api.service.database import reachable
 from api.service.oplog.record import Operation, operations
@@ -49,12 +48,6 @@ class LogStore:
             if self._unwritten:
                 self._unwritten.write(conn)
             yield conn
-
-    @contextmanager
-    def _session(self) -> Iterator[Session]:
-        """An ORM session on a _connect() connection, whose objects outlive it."""
-        with self._connect() as conn, Session(conn, expire_on_commit=False) as session:
-            yield session
 
     def _exists(self) -> bool:
         if self._ready:
