@@ -16,6 +16,7 @@ class ProgressSchema(Schema):
 
 
 class OperationSchema(Schema):
+    # A line per field of api/service/oplog/record.py's Operation that the API shows.
     id = fields.String()
     kind = fields.String(metadata={"enum": ["upgrade", "downgrade", "stamp"]})
     actor = fields.String()

@@ -17,6 +17,7 @@ RUNNING, SUCCEEDED, FAILED, INTERRUPTED = "running", "succeeded", "failed", "int
 
 
 def now() -> datetime:
+    """Every time the log keeps is UTC."""
     return datetime.now(UTC)
 
 
@@ -40,19 +41,11 @@ class UtcDateTime(sa.TypeDecorator):
 
 
 class _JsonText(sa.TypeDecorator):
-    """JSON in a TEXT column, not the JSON type: logs written by earlier versions hold TEXT,
-    which reads back alike on every backend only as TEXT."""
+    """JSON in a TEXT column, as earlier versions wrote it: a JSON column type would read their
+    TEXT columns differently on each backend. Subclasses say how their values map to JSON."""
 
     impl = sa.Text
     cache_ok = True
-
-    @staticmethod
-    def to_json(value):
-        return value
-
-    @staticmethod
-    def from_json(value):
-        return value
 
     def process_bind_param(self, value, dialect):
         return None if value is None else json.dumps(self.to_json(value))
