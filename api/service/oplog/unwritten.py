@@ -31,10 +31,14 @@ class Unwritten:
         self._connect = connect
         self._kept: dict[str, dict] = {}
         self._lock = threading.Lock()
+        # Held while kept updates are written, and _connect() waits for it: until they commit,
+        # another connection reads an ended operation as 'running', and the reaper would mark
+        # it interrupted.
+        self._writing = threading.Lock()
         self._retrying = False
 
     def __bool__(self) -> bool:
-        return bool(self._kept)
+        return bool(self._kept) or self._writing.locked()
 
     def update(self, op_id: str, values: dict) -> None:
         """Set ``values`` on operation ``op_id``'s row now, or once the database answers."""
@@ -57,6 +61,10 @@ class Unwritten:
 
         :raises sqlalchemy.exc.SQLAlchemyError: the database went away meanwhile.
         """
+        with self._writing:
+            self._write(conn)
+
+    def _write(self, conn: sa.Connection) -> None:
         with self._lock:
             pending, self._kept = list(self._kept.items()), {}
         while pending:
