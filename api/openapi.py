@@ -38,9 +38,10 @@ def model(ns: Namespace, schema: type[Schema]):
     return ns.schema_model(name, json_schema(schema))
 
 
-def query_params(schema: type[Schema]) -> dict:
-    """Swagger query parameters for ``@ns.doc(params=...)`` from a marshmallow schema."""
-    params = _plugin().converter.schema2parameters(schema, location="query")
+def query_params(schema: type[Schema], location: str = "query") -> dict:
+    """Swagger query (or header) parameters for ``@ns.doc(params=...)`` from a marshmallow
+    schema."""
+    params = _plugin().converter.schema2parameters(schema, location=location)
     return {p.pop("name"): p for p in params}
 
 

@@ -62,6 +62,38 @@ class StampRequest(_WriteRequest):
     )
 
 
+MAX_KEY_LENGTH = 255
+
+
+class WriteHeaders(Schema):
+    """The request headers of POST /upgrade, /downgrade and /stamp, checked and documented."""
+
+    idempotency_key = fields.String(
+        data_key="Idempotency-Key",
+        validate=[
+            validate.Length(min=1, max=MAX_KEY_LENGTH),
+            validate.Regexp(r"^[\x20-\x7e]+$", error="Printable ASCII characters only."),
+        ],
+        metadata={"description": "A retry with the same key and body returns the first answer."},
+    )
+    if_match = fields.String(
+        data_key="If-Match",
+        # One strong ETag (as GET /current gives), "*" or nothing; Werkzeug parses it then.
+        validate=validate.Regexp(
+            r'^\s*(|\*|"[^",]+")\s*$',
+            error='One strong ETag from GET /current, e.g. If-Match: "ab12cd34ef56".',
+        ),
+        metadata={"description": "The ETag of GET /current; 412 if the database has moved."},
+    )
+    prefer = fields.String(
+        data_key="Prefer",
+        metadata={
+            "description": "respond-async: answer 202 with Location: /operations/<id> at once "
+            "(other preferences are ignored, as RFC 7240 asks)."
+        },
+    )
+
+
 class StepSchema(Schema):
     revision = fields.String()
     message = fields.String(allow_none=True)
