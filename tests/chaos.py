@@ -10,6 +10,7 @@ import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 
 import requests
 
@@ -207,7 +208,7 @@ def counts(chaos: Chaos, ops: list[dict], title: str) -> str:
         + (" partial_possible" if op["partial_possible"] else "")
         for op in ops
     )
-    audit = Counter(direction for _, _, direction in chaos.db.audit())
+    audit = Counter(row[2] for row in chaos.db.audit())
     return "\n".join(
         [
             f"{title}: {tally(Counter(e.partition(' ')[2] for e in chaos.timeline))}",
@@ -235,19 +236,23 @@ def server_errors(outputs: str) -> str:
     return tally(errors) or "none"
 
 
-def ran(ops: list[dict], rev: str) -> str:
-    """The operations that ran (or were running) revision ``rev``, oldest first."""
+def around(ops: list[dict], start: float, end: float, margin: float = 3.0) -> str:
+    """The migrations (not dry runs) logged from ``margin`` s before ``start`` to as long
+    after ``end``, oldest first: what may have run a revision at that time."""
     found = [
         op
         for op in sorted(ops, key=lambda op: op["started_at"])
         if not op["sql"]
-        and op["kind"] != "stamp"
-        and (
-            rev in {step["revision"] for step in json.loads(op["steps"])}
-            or rev in (op["failed_revision"], op["running_revision"])
-        )
+        and epoch(op["started_at"]) <= end + margin
+        and (op["finished_at"] is None or epoch(op["finished_at"]) >= start - margin)
     ]
     return "; ".join(brief(op) for op in found)
+
+
+def epoch(value) -> float:
+    """A time from the operation log (UTC; naive on MariaDB, text on SQLite) in seconds."""
+    value = datetime.fromisoformat(value) if isinstance(value, str) else value
+    return (value if value.tzinfo else value.replace(tzinfo=UTC)).timestamp()
 
 
 def brief(op: dict) -> str:

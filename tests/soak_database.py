@@ -26,7 +26,9 @@ AUDIT = sa.Table(
     sa.Column("seq", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("rev", sa.String(32), nullable=False),
     sa.Column("direction", sa.String(4), nullable=False),
-    sa.Column("at", sa.DateTime, server_default=sa.func.now(), nullable=False),
+    # When and by which server process the revision ran: evidence, when one ran twice.
+    sa.Column("at", sa.String(32), nullable=False),
+    sa.Column("pid", sa.Integer, nullable=False),
 )
 
 
@@ -50,8 +52,18 @@ def audited_chain(migrations: MigrationsDir, length: int) -> list[str]:
 
 
 def _audited(rev: str, direction: str, ddl: str) -> str:
-    insert = f"INSERT INTO audit (rev, direction) VALUES ('{rev}', '{direction}')"
-    return f'import time\nop.execute("{insert}")\ntime.sleep({SLOW})\n{ddl}\ntime.sleep({SLOW})'
+    values = f"'{rev}', '{direction}', '{{at}}', {{os.getpid()}}"
+    return "\n".join(
+        [
+            "import os, time",
+            "from datetime import datetime, timezone",
+            "at = datetime.now(timezone.utc).isoformat(timespec='milliseconds')",
+            f'op.execute(f"INSERT INTO audit (rev, direction, at, pid) VALUES ({values})")',
+            f"time.sleep({SLOW})",
+            ddl,
+            f"time.sleep({SLOW})",
+        ]
+    )
 
 
 class Database:
@@ -85,10 +97,10 @@ class Database:
         except sa.exc.OperationalError:  # no operation yet: no log
             return []
 
-    def audit(self) -> list[tuple[int, str, str]]:
+    def audit(self) -> list[tuple]:
+        """(seq, rev, direction, at, pid) of every audit row, in the order written."""
         with self.engine.connect() as conn:
-            rows = conn.execute(sa.select(AUDIT.c.seq, AUDIT.c.rev, AUDIT.c.direction))
-            return sorted(tuple(row) for row in rows)
+            return [tuple(row) for row in conn.execute(AUDIT.select().order_by(AUDIT.c.seq))]
 
     def state(self) -> tuple[set[str], set[str]]:
         """The version table's rows and the t_ tables present."""

@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 from sqlalchemy.engine import make_url
 
 from api.config import PROJECT_ROOT
-from tests.chaos import Answer, Chaos, brief, counts, describe, ran, server_errors
+from tests.chaos import Answer, Chaos, around, brief, counts, describe, epoch, server_errors
 from tests.databases import server_port
 from tests.revision_graph import MigrationsDir
 from tests.servers import Gunicorn, Proxy
@@ -235,12 +235,6 @@ def restarting(chaos: Chaos, a: Answer) -> bool:
     return any(a.started <= up + RECOVERY_SECONDS and a.ended >= down for down, up in chaos.outages)
 
 
-def epoch(value) -> float:
-    """A time from the operation log (UTC; naive on MariaDB, text on SQLite) in seconds."""
-    value = datetime.fromisoformat(value) if isinstance(value, str) else value
-    return (value if value.tzinfo else value.replace(tzinfo=UTC)).timestamp()
-
-
 def database_problems(chaos: Chaos, ops: list[dict], problems: dict[str, list[str]]) -> None:
     """The database read directly: nothing running, lock free, version matching the tables,
     every revision run alternately up and down, interrupted ones flagged where DDL commits."""
@@ -277,14 +271,18 @@ def database_problems(chaos: Chaos, ops: list[dict], problems: dict[str, list[st
             f"{last.get('status')}) does not say partial_possible"
         )
     runs = defaultdict(list)
-    for seq, rev, direction in db.audit():
-        runs[rev].append(f"{direction}#{seq}")
+    for seq, rev, direction, at, pid in db.audit():
+        runs[rev].append((direction, f"{direction} #{seq} at {at[11:23]} pid {pid}", epoch(at)))
     for rev in revisions:
-        directions = [run.split("#")[0] for run in runs[rev]]
-        alternating = ["up", "down"] * len(directions)
-        if directions != alternating[: len(directions)]:
-            problems["revision ran twice"].append(
-                f"{rev}: audit {runs[rev]}; operations that ran it: {ran(ops, rev)}"
-            )
-        if (directions[-1:] == ["up"]) != (f"t_{rev}" in tables):
-            problems["audit does not match the tables"].append(f"{rev}: audit {runs[rev]}")
+        for (before, row_a, at_a), (direction, row_b, at_b) in zip(
+            [("down", "(none)", 0.0), *runs[rev]], runs[rev], strict=False
+        ):
+            if direction == before:
+                problems["revision ran twice"].append(
+                    f"{rev} {direction} twice: {row_a}, then {row_b}; migrations logged "
+                    f"around: {around(ops, at_a or at_b, at_b)}"
+                )
+        applied = bool(runs[rev]) and runs[rev][-1][0] == "up"
+        if applied != (f"t_{rev}" in tables):
+            rows = [row for _, row, _ in runs[rev][-2:]]
+            problems["audit does not match the tables"].append(f"{rev}: audit ends {rows}")
