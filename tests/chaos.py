@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 
 import requests
 
+from api.config import PROJECT_ROOT
 from tests.soak_database import Database
 
 REQUEST_TIMEOUT = 30  # a request without an answer by then has hung
@@ -234,6 +235,15 @@ def server_errors(outputs: str) -> str:
             exception = [x for x in lines if _EXCEPTION.match(x)] or lines[-1:]
             errors[f"{where if frames else '?'}: {exception[-1][:110]}"] += 1
     return tally(errors) or "none"
+
+
+def documented_problem_types() -> set[str]:
+    """The problem types of the README's error table (its 4xx and 5xx rows)."""
+    types: set[str] = set()
+    for line in (PROJECT_ROOT / "README.md").read_text().splitlines():
+        if re.match(r"\| [45]\d\d\b", line):
+            types.update(re.findall(r"`([a-z-]+)`", line.split("|")[2]))
+    return types
 
 
 def around(ops: list[dict], start: float, end: float, margin: float = 3.0) -> str:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import os
 import random
-import re
 import threading
 import time
 import traceback
@@ -22,8 +21,17 @@ from datetime import UTC, datetime
 
 from sqlalchemy.engine import make_url
 
-from api.config import PROJECT_ROOT
-from tests.chaos import Answer, Chaos, around, brief, counts, describe, epoch, server_errors
+from tests.chaos import (
+    Answer,
+    Chaos,
+    around,
+    brief,
+    counts,
+    describe,
+    documented_problem_types,
+    epoch,
+    server_errors,
+)
 from tests.databases import server_port
 from tests.revision_graph import MigrationsDir
 from tests.servers import Gunicorn, Proxy
@@ -37,6 +45,8 @@ RESTARTS = 2  # database restarts (PostgreSQL, MariaDB): every connection droppe
 SESSION_KILLS = 2  # the lock holder's session ended (PostgreSQL, MariaDB), its process alive
 SETTLE_SECONDS = 30
 RECOVERY_SECONDS = 1.0  # after a restart, a 503 is still fair this long
+# What a migration may still record after its lock is lost once its last revision committed.
+BOOKKEEPING = 0.1
 # Problems whose operation_id is the request's own operation (recovery-required's is not).
 OWN_OPERATION = {"migration-failed", "operation-in-progress", "idempotency-key-reused"}
 
@@ -221,23 +231,15 @@ def answer_problems(chaos: Chaos, ops: dict[str, dict], problems: dict[str, list
             problems["key ran twice"].append(f"Idempotency-Key {key}: operations {answered}")
 
 
-def documented_problem_types() -> set[str]:
-    """The problem types of the README's error table (its 4xx and 5xx rows)."""
-    types: set[str] = set()
-    for line in (PROJECT_ROOT / "README.md").read_text().splitlines():
-        if re.match(r"\| [45]\d\d\b", line):
-            types.update(re.findall(r"`([a-z-]+)`", line.split("|")[2]))
-    return types
-
-
 def restarting(chaos: Chaos, a: Answer) -> bool:
     """Whether the request overlapped a database restart (a 503 is then fair)."""
     return any(a.started <= up + RECOVERY_SECONDS and a.ended >= down for down, up in chaos.outages)
 
 
 def database_problems(chaos: Chaos, ops: list[dict], problems: dict[str, list[str]]) -> None:
-    """The database read directly: nothing running, lock free, version matching the tables,
-    every revision run alternately up and down, interrupted ones flagged where DDL commits."""
+    """The database read directly: nothing running, lock free, interrupted operations flagged
+    where DDL commits, one revision running at a time, version matching the tables, each
+    revision run alternately up and down."""
     db, revisions = chaos.db, chaos.revisions
     for op in ops:
         name = f"operation {op['id']} ({op['kind']} to {op['target']})"
@@ -250,14 +252,23 @@ def database_problems(chaos: Chaos, ops: list[dict], problems: dict[str, list[st
             )
     if not db.lock_free():
         problems["lock held"].append("the migration lock is held after settling")
-    ended = [op for op in ops if not op["sql"] and op["status"] in ("succeeded", "failed")]
-    ended.sort(key=lambda op: op["started_at"])
-    for one, other in zip(ended, ended[1:], strict=False):
-        # Both recorded under the lock. But a restart while the first ran ended its sessions:
-        # what it recorded afterwards was bookkeeping, no longer a migration.
-        begin, end = epoch(one["started_at"]), epoch(one["finished_at"])
-        restarted = any(begin < down < end for down, _ in chaos.outages)
-        if epoch(other["started_at"]) < end and not restarted:
+    # A revision's row is written SLOW s before its DDL, and committed with it or after it:
+    # whatever ran next, in any process, wrote its row at least SLOW s later. Rows of two
+    # processes closer than that: both were inside a revision at once.
+    audit = db.audit()
+    by_time = sorted(audit, key=lambda row: row[3])
+    for (seq, rev, way, at, pid), (seq2, rev2, way2, at2, pid2) in zip(
+        by_time, by_time[1:], strict=False
+    ):
+        if pid != pid2 and epoch(at2) - epoch(at) < SLOW - 0.01:
+            problems["two migrations at once"].append(
+                f"{way} {rev} #{seq} at {at[11:23]} pid {pid}, {way2} {rev2} #{seq2} at "
+                f"{at2[11:23]} pid {pid2}; logged around: {around(ops, epoch(at), epoch(at2))}"
+            )
+    done = [op for op in ops if op["status"] == "succeeded" and not op["sql"]]
+    done.sort(key=lambda op: epoch(op["started_at"]))
+    for one, other in zip(done, done[1:], strict=False):  # each recorded under the lock
+        if epoch(other["started_at"]) < epoch(one["finished_at"]) - BOOKKEEPING:
             problems["two migrations at once"].append(f"{brief(one)} and {brief(other)}")
     version, tables = db.state()
     n = revisions.index(min(version)) + 1 if len(version) == 1 else 0
@@ -271,7 +282,7 @@ def database_problems(chaos: Chaos, ops: list[dict], problems: dict[str, list[st
             f"{last.get('status')}) does not say partial_possible"
         )
     runs = defaultdict(list)
-    for seq, rev, direction, at, pid in db.audit():
+    for seq, rev, direction, at, pid in audit:
         runs[rev].append((direction, f"{direction} #{seq} at {at[11:23]} pid {pid}", epoch(at)))
     for rev in revisions:
         for (before, row_a, at_a), (direction, row_b, at_b) in zip(
