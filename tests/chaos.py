@@ -231,9 +231,10 @@ def server_errors(outputs: str) -> str:
         if text.startswith("{") and '"error"' in text:
             lines = json.loads(text)["error"].splitlines()
             frames = [x.strip() for x in lines if 'File "' in x and "/api/" in x]
-            where = re.sub(r'.*/api/(\S+)", line (\d+), in (\w+)', r"\1:\2 \3", frames[-1])
+            where = frames[-1] if frames else "?"
+            where = re.sub(r'.*/api/(\S+)", line (\d+), in (\w+)', r"\1:\2 \3", where)
             exception = [x for x in lines if _EXCEPTION.match(x)] or lines[-1:]
-            errors[f"{where if frames else '?'}: {exception[-1][:110]}"] += 1
+            errors[f"{where}: {exception[-1][:110]}"] += 1
     return tally(errors) or "none"
 
 
