@@ -104,7 +104,7 @@ class Chaos:
         if answer.status == 202 and answer.body:
             self.poll(answer.body["id"])
         elif answer.type == "recovery-required":
-            self.recover()
+            self.recover(answer.body["operation_id"])
         return answer
 
     def poll(self, op_id: str) -> None:
@@ -115,9 +115,10 @@ class Chaos:
                 return
             time.sleep(0.2)
 
-    def recover(self) -> None:
+    def recover(self, op_id: str) -> None:
         """What an operator does on 409 recovery-required: stamp the revision the schema
-        matches, read directly (in a linear chain: the tables t_0 .. t_n, or none for base)."""
+        matches, read directly (in a linear chain: the tables t_0 .. t_n, or none for base),
+        naming the operation they acknowledge."""
         if not self.recovering.acquire(blocking=False):
             return  # another client is on it
         try:
@@ -130,6 +131,7 @@ class Chaos:
             n = prefixes.index(tables)
             body = {"target": self.revisions[n - 1] if n else "base", "lock_timeout": 5}
             body["expected_current"] = sorted(version)  # 412 if it moved since it was read
+            body["resolves"] = op_id
             self.send(random.choice(self.live()), Request("/stamp", body))
         finally:
             self.recovering.release()

@@ -83,11 +83,14 @@ def run(svc: MigrationService, write: Write, ctx: CallContext) -> idempotency.Ou
         with _locked(svc, ctx) as (lock_wait_ms, held):
             # Kept under the lock, so a retry that waited for it finds the answer.
             keep = key is not None and ctx.on_recorded is None
+            recorded: list[str] = []  # this call's operation, once recorded
             try:
-                result = _under_lock(svc, graph, config, write, ctx, lock_wait_ms, held)
+                result = _under_lock(svc, graph, config, write, ctx, lock_wait_ms, held, recorded)
             except exceptions.Problem as problem:
-                if keep:
-                    idempotency.keep_problem(svc.oplog, problem)
+                # Only a problem of this call's own operation: one refused before it was
+                # recorded ran nothing, and may name another operation (recovery-required).
+                if keep and recorded:
+                    idempotency.keep_problem(svc.oplog, recorded[0], problem)
                 raise
             result.duration_ms = elapsed_ms(start)
             if keep:
@@ -97,7 +100,9 @@ def run(svc: MigrationService, write: Write, ctx: CallContext) -> idempotency.Ou
         return idempotency.replay(done.operation, ctx.request_hash)
 
 
-def _under_lock(svc, graph, config, write: Write, ctx, lock_wait_ms, held) -> RunResult:
+def _under_lock(
+    svc, graph, config, write: Write, ctx, lock_wait_ms, held, recorded: list[str]
+) -> RunResult:
     if ctx.idempotency_key:
         done = svc.oplog.by_key(ctx.idempotency_key)
         if done is not None:
@@ -119,6 +124,7 @@ def _under_lock(svc, graph, config, write: Write, ctx, lock_wait_ms, held) -> Ru
         steps_total=len(planned),
         resolves=write.resolves,
     )
+    recorded.append(op.id)
     if ctx.on_recorded is not None:
         if ctx.idempotency_key:
             idempotency.keep(svc.oplog, op.id, idempotency.Accepted(op.id))

@@ -77,12 +77,10 @@ def keep(oplog: OperationLog, op_id: str, outcome: RunResult | Accepted) -> None
     oplog.save_response(op_id, 200, json.dumps({"result": result}))
 
 
-def keep_problem(oplog: OperationLog, problem: exceptions.Problem) -> None:
-    """Keep a problem given after the operation was recorded (before, it ran nothing)."""
-    op_id = problem.extra.get("operation_id")
-    if op_id:
-        kept = {"slug": problem.slug, "detail": problem.detail, "extra": problem.extra}
-        oplog.save_response(op_id, problem.status, json.dumps({"problem": kept}))
+def keep_problem(oplog: OperationLog, op_id: str, problem: exceptions.Problem) -> None:
+    """Keep the problem given for operation ``op_id``."""
+    kept = {"slug": problem.slug, "detail": problem.detail, "extra": problem.extra}
+    oplog.save_response(op_id, problem.status, json.dumps({"problem": kept}))
 
 
 def _problem(status: int, kept: dict) -> exceptions.Problem:
