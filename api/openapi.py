@@ -28,8 +28,13 @@ def _plugin() -> MarshmallowPlugin:
 
 
 def json_schema(schema: type[Schema] | Schema) -> dict:
-    """The JSON Schema (Swagger 2.0 flavour) of a marshmallow schema, as a response sees it."""
-    return _plugin().converter.schema2jsonschema(schema)
+    """The JSON Schema (Swagger 2.0 flavour) of a marshmallow schema, as a response sees it,
+    with the schema's ``Meta.example`` (apispec reads only ``title`` and ``description``)."""
+    result = _plugin().converter.schema2jsonschema(schema)
+    example = getattr(getattr(schema, "Meta", None), "example", None)
+    if example is not None:
+        result["example"] = example
+    return result
 
 
 def model(ns: Namespace, schema: type[Schema]):
@@ -47,10 +52,12 @@ def query_params(schema: type[Schema], location: str = "query") -> dict:
 
 def finish_spec(spec: dict, problem_media_type: str) -> dict:
     """Add to RESTX's spec what it cannot declare API-wide: the problem media type, the 401
-    and 403 of every operation a token guards, and the revision-target constraints of every
-    URL variable that names a revision (api.resources.parsing checks them)."""
+    and 403 of every operation a token guards, whether a body is required (as its schema
+    says), and the revision-target constraints of every URL variable that names a revision
+    (api.resources.parsing checks them)."""
     spec["produces"] = [*spec.get("produces", []), problem_media_type]
     guarded = spec.get("security")
+    definitions = spec.get("definitions", {})
     problem = {"$ref": "#/definitions/Problem"}
     for item in spec.get("paths", {}).values():
         for key, operation in item.items():
@@ -58,6 +65,7 @@ def finish_spec(spec: dict, problem_media_type: str) -> dict:
                 _constrain_revisions(operation)
                 continue
             _constrain_revisions(operation.get("parameters", []))
+            _require_body_as_its_schema(operation.get("parameters", []), definitions)
             if not operation.get("security", guarded):
                 continue
             responses = operation.setdefault("responses", {})
@@ -66,6 +74,15 @@ def finish_spec(spec: dict, problem_media_type: str) -> dict:
                 "403", {"description": "The token lacks the scope", "schema": problem}
             )
     return spec
+
+
+def _require_body_as_its_schema(parameters: list[dict], definitions: dict) -> None:
+    # RESTX marks every expected body required; one whose every field has a default (POST
+    # /upgrade) may be left out, and the spec must say so.
+    for param in parameters:
+        ref = param.get("schema", {}).get("$ref", "") if param.get("in") == "body" else ""
+        if ref:
+            param["required"] = bool(definitions[ref.rpartition("/")[2]].get("required"))
 
 
 def _constrain_revisions(parameters: list[dict]) -> None:

@@ -1,0 +1,58 @@
+"""What Swagger UI offers a person: request examples that work as shown, an optional upgrade
+body, each error status's own example, and the clear answers to what a person tries next."""
+
+from __future__ import annotations
+
+import pytest
+
+from api.openapi import served_spec
+from tests.databases import version_rows
+from tests.revision_graph import MERGE, TIP
+
+WRITES = ("/upgrade", "/downgrade", "/stamp")
+
+
+def _body(spec, path):
+    (param,) = [p for p in spec["paths"][path]["post"]["parameters"] if p["in"] == "body"]
+    return param, spec["definitions"][param["schema"]["$ref"].rpartition("/")[2]]
+
+
+@pytest.mark.usefixtures("sqlite_only")
+def test_only_the_upgrade_body_may_be_left_out(app):
+    spec = served_spec(app)
+    assert {path: _body(spec, path)[0]["required"] for path in WRITES} == {
+        "/upgrade": False,
+        "/downgrade": True,
+        "/stamp": True,
+    }
+
+
+def test_each_write_example_works_as_shown(app, client, database_url):
+    """The body "Try it out" pre-fills, sent as it is: upgrade, then downgrade, then stamp."""
+    spec = served_spec(app)
+    examples = {path: _body(spec, path)[1]["example"] for path in WRITES}
+    assert all("expected_current" not in example for example in examples.values())
+
+    r = client.post("/upgrade", json=examples["/upgrade"])
+    assert r.status_code == 200, r.get_json()
+    assert r.get_json()["to"] == [TIP]
+    r = client.post("/downgrade", json=examples["/downgrade"])
+    assert r.status_code == 200, r.get_json()
+    assert r.get_json()["to"] == [MERGE]
+    r = client.post("/stamp", json=examples["/stamp"])
+    assert r.status_code == 200, r.get_json()
+    assert version_rows(database_url) == {TIP}
+
+
+def test_expected_current_takes_revision_ids_not_symbols(client, database_url):
+    assert client.post("/upgrade").status_code == 200
+    for symbol in ("head", "heads", "base", "feature@head", "-1"):
+        r = client.post("/downgrade", json={"target": "base", "expected_current": [symbol]})
+        assert r.status_code == 400, (symbol, r.get_json())
+        assert r.get_json()["type"].endswith(":invalid-request")
+        assert "GET /current" in str(r.get_json()["errors"]["expected_current"])
+    assert version_rows(database_url) == {TIP}
+    # The ids GET /current lists are what it takes.
+    current = client.get("/current").get_json()["current"]
+    r = client.post("/upgrade", json={"expected_current": current})
+    assert r.status_code == 200, r.get_json()
