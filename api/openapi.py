@@ -50,29 +50,40 @@ def query_params(schema: type[Schema], location: str = "query") -> dict:
     return {p.pop("name"): p for p in params}
 
 
-def finish_spec(spec: dict, problem_media_type: str) -> dict:
+# Where api.resources.problems_doc leaves an operation's problem examples for finish_spec,
+# which moves each into its status's schema: RESTX's @ns.response cannot carry one.
+PROBLEM_EXAMPLES = "x-problem-examples"
+
+
+def finish_spec(spec: dict, problem_media_type: str, auth_problems: dict[str, dict]) -> dict:
     """Add to RESTX's spec what it cannot declare API-wide: the problem media type, the 401
-    and 403 of every operation a token guards, whether a body is required (as its schema
-    says), and the revision-target constraints of every URL variable that names a revision
-    (api.resources.parsing checks them)."""
+    and 403 of every operation a token guards (``auth_problems``, as
+    api.problems.problem_responses gives them), each problem status's own example, whether a
+    body is required (as its schema says), and the revision-target constraints of every URL
+    variable that names a revision (api.resources.parsing checks them)."""
     spec["produces"] = [*spec.get("produces", []), problem_media_type]
     guarded = spec.get("security")
     definitions = spec.get("definitions", {})
-    problem = {"$ref": "#/definitions/Problem"}
-    for item in spec.get("paths", {}).values():
+    for path, item in spec.get("paths", {}).items():
         for key, operation in item.items():
             if key == "parameters":
                 _constrain_revisions(operation)
                 continue
             _constrain_revisions(operation.get("parameters", []))
             _require_body_as_its_schema(operation.get("parameters", []), definitions)
-            if not operation.get("security", guarded):
-                continue
             responses = operation.setdefault("responses", {})
-            responses.setdefault("401", {"description": "No valid bearer token", "schema": problem})
-            responses.setdefault(
-                "403", {"description": "The token lacks the scope", "schema": problem}
-            )
+            examples = operation.pop(PROBLEM_EXAMPLES, {})
+            if operation.get("security", guarded):
+                for status, problem in auth_problems.items():
+                    responses.setdefault(status, {"description": problem["description"]})
+                    examples.setdefault(status, problem["example"])
+            for status, example in examples.items():
+                # allOf: a $ref takes no sibling keywords, and Swagger UI shows this example
+                # whichever response media type is selected.
+                responses[status]["schema"] = {
+                    "allOf": [{"$ref": "#/definitions/Problem"}],
+                    "example": {**example, "instance": path},
+                }
     return spec
 
 

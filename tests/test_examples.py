@@ -3,13 +3,23 @@ body, each error status's own example, and the clear answers to what a person tr
 
 from __future__ import annotations
 
+import inspect
+
 import pytest
 
+from api import exceptions
 from api.openapi import served_spec
 from tests.databases import version_rows
 from tests.revision_graph import MERGE, TIP
 
 WRITES = ("/upgrade", "/downgrade", "/stamp")
+
+
+def _operations(spec):
+    for path, item in spec["paths"].items():
+        for method, operation in item.items():
+            if method != "parameters":
+                yield path, method, operation
 
 
 def _body(spec, path):
@@ -56,3 +66,42 @@ def test_expected_current_takes_revision_ids_not_symbols(client, database_url):
     current = client.get("/current").get_json()["current"]
     r = client.post("/upgrade", json={"expected_current": current})
     assert r.status_code == 200, r.get_json()
+
+
+def _problem_kinds():
+    problems = [k for k in vars(exceptions).values() if inspect.isclass(k)]
+    return {k.slug: k.status for k in problems if issubclass(k, exceptions.Problem) and k.slug} | {
+        "request-entity-too-large": 413
+    }
+
+
+@pytest.mark.usefixtures("sqlite_only")
+def test_each_problem_status_shows_its_own_type(app):
+    spec = served_spec(app)
+    known = _problem_kinds()
+    for path, method, operation in _operations(spec):
+        for status, response in operation["responses"].items():
+            if int(status) < 400:
+                continue
+            example = response["schema"]["example"]
+            slug = example["type"].rpartition(":")[2]
+            where = f"{method.upper()} {path} {status}"
+            assert known.get(slug) == int(status) == example["status"], where
+            assert f"`{slug}`" in response["description"], where
+            assert example["instance"] == path, where
+    upgrade = spec["paths"]["/upgrade"]["post"]["responses"]
+    firsts = {s: r["schema"]["example"]["type"] for s, r in upgrade.items() if int(s) >= 400}
+    assert {s: t.rpartition(":")[2] for s, t in firsts.items()} == {
+        "400": "invalid-request",
+        "401": "unauthorized",
+        "403": "forbidden",
+        "404": "unknown-revision",
+        "409": "locked",
+        "412": "precondition-failed",
+        "413": "request-entity-too-large",
+        "415": "unsupported-media-type",
+        "422": "migration-failed",
+        "503": "database-unavailable",
+    }
+    one_operation = spec["paths"]["/operations/{operation_id}"]["get"]["responses"]["404"]
+    assert one_operation["schema"]["example"]["type"].endswith(":unknown-operation")
