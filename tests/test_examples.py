@@ -10,7 +10,7 @@ import pytest
 from api import exceptions
 from api.openapi import served_spec
 from tests.databases import version_rows
-from tests.revision_graph import MERGE, TIP
+from tests.revision_graph import FEATURE, MAIN, MERGE, TIP
 
 WRITES = ("/upgrade", "/downgrade", "/stamp")
 
@@ -105,3 +105,22 @@ def test_each_problem_status_shows_its_own_type(app):
     }
     one_operation = spec["paths"]["/operations/{operation_id}"]["get"]["responses"]["404"]
     assert one_operation["schema"]["example"]["type"].endswith(":unknown-operation")
+
+
+def test_a_step_down_from_a_merge_point_names_the_revisions_to_choose(client, database_url):
+    assert client.post("/upgrade", json={"target": MERGE}).status_code == 200
+
+    r = client.post("/downgrade", json={"target": "-1"})
+    assert r.status_code == 409, r.get_json()
+    problem = r.get_json()
+    assert problem["type"].endswith(":revision-conflict")
+    assert problem["current"] == [MERGE]
+    assert sorted(problem["candidates"]) == sorted([MAIN, FEATURE])
+    assert "merge point" in problem["detail"]
+    assert MAIN in problem["detail"] and FEATURE in problem["detail"]
+    assert version_rows(database_url) == {MERGE}
+
+    # Either choice reverts the merge alone, as the detail says.
+    r = client.post("/downgrade", json={"target": FEATURE})
+    assert r.status_code == 200, r.get_json()
+    assert version_rows(database_url) == {MAIN, FEATURE}
