@@ -7,12 +7,14 @@ from functools import partial
 from flask import Response, g, request
 from flask_restx import Namespace, Resource
 from marshmallow import Schema
+from werkzeug.exceptions import RequestEntityTooLarge
 
+from api import exceptions
 from api.openapi import model, query_params
 from api.problems import PROBLEM_MEDIA_TYPE
 from api.resources import asynchronous, parsing
 from api.resources.preconditions import expected_current
-from api.resources.problems_doc import documents_problems
+from api.resources.problems_doc import UNAVAILABLE, documents_problems
 from api.schemas.commands import (
     DowngradeRequest,
     DowngradeResult,
@@ -30,7 +32,25 @@ from api.service.idempotency import Accepted, KeptAnswer, Outcome
 ns = Namespace("migrations", path="/", description="Upgrade, downgrade and stamp the database")
 running_model = model(ns, OperationSchema)
 
-WRITE_PROBLEMS = (400, 404, 409, 412, 413, 415, 422, 503)
+# Every problem a write can answer with; the first of each status is its example in the spec.
+WRITE_PROBLEMS = (
+    exceptions.InvalidRequest,
+    exceptions.AmbiguousRevision,
+    exceptions.UnknownRevision,
+    exceptions.Locked,
+    exceptions.MultipleHeads,
+    exceptions.RevisionConflict,
+    exceptions.LockLost,
+    exceptions.RecoveryRequired,
+    exceptions.OperationInProgress,
+    exceptions.OperationInterrupted,
+    exceptions.PreconditionFailed,
+    RequestEntityTooLarge,
+    exceptions.UnsupportedMediaType,
+    exceptions.MigrationFailed,
+    exceptions.IdempotencyKeyReused,
+    *UNAVAILABLE,
+)
 WRITE_HEADERS = query_params(WriteHeaders, location="header")
 _headers = WriteHeaders()
 

@@ -149,6 +149,17 @@ def _planned(graph: RevisionGraph, write: Write, before: tuple[str, ...]) -> lis
             "walk down. Name the revision to downgrade to.",
             current=list(before),
         )
+    # From a merge point, Alembic says only "Ambiguous walk": name its parents instead.
+    at = graph.by_id.get(before[0]) if len(before) == 1 else None
+    parents = at.down_revisions if at is not None else ()
+    if write.kind == "downgrade" and _RELATIVE.match(write.target) and len(parents) > 1:
+        raise exceptions.RevisionConflict(
+            f"The database is at a merge point ({before[0]}); '{write.target}' does not say "
+            "which branch to walk down. Name the revision to downgrade to; one step down is "
+            f"{' or '.join(parents)} (either reverts {before[0]} alone).",
+            current=list(before),
+            candidates=list(parents),
+        )
     if not (write.kind == "stamp" and write.purge):
         graph.check_known(before)
     try:
