@@ -107,7 +107,7 @@ class WriteHeaders(Schema):
     prefer = fields.String(
         data_key="Prefer",
         metadata={
-            "description": "respond-async: answer 202 with Location: /operations/<id> at once "
+            "description": "respond-async: answer 202 with `Location: /operations/{id}` at once "
             "(other preferences are ignored, as RFC 7240 asks)."
         },
     )
