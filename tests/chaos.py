@@ -286,21 +286,3 @@ def describe(problems: dict[str, list[str]]) -> str:
         f"{kind} ({len(details)}x):\n" + "\n".join(f"    {d}" for d in details[:5])
         for kind, details in problems.items()
     )
-
-
-RECOVERY_SECONDS = 1.0  # after a restart, a 503 is still fair this long
-
-
-def same_answer(first: Answer, again: Answer) -> bool:
-    """A replay answers as the first answer did; a 202 names the same operation (its body is
-    that operation as it stands now)."""
-    if (first.status, first.type) != (again.status, again.type):
-        return False
-    if first.status == 202:
-        return first.body["id"] == again.body["id"]
-    return first.body == again.body
-
-
-def restarting(chaos: Chaos, a: Answer) -> bool:
-    """Whether the request overlapped a database restart (a 503 is then fair)."""
-    return any(a.started <= up + RECOVERY_SECONDS and a.ended >= down for down, up in chaos.outages)
