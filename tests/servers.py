@@ -98,13 +98,15 @@ class Gunicorn:
 
     def stop(self) -> str:
         """Stop gracefully (SIGTERM), or kill after 15 s; return what the server printed."""
+        # Close the session's keep-alive connections first: a worker shutting down waits for
+        # the connections it still holds, so an open one would hold up every stop.
+        self.session.close()
         if self.proc.poll() is None:
             os.killpg(self.proc.pid, signal.SIGTERM)
         try:
             self.proc.wait(timeout=15)
         except subprocess.TimeoutExpired:
             self.kill()
-        self.session.close()
         out = self.output()
         self.log.close()
         return out
