@@ -88,8 +88,10 @@ class Gunicorn:
         return self.session.post(self.url + path, timeout=kwargs.pop("timeout", 60), **kwargs)
 
     def output(self) -> str:
-        self.log.seek(0)
-        return self.log.read().decode(errors="replace")
+        # pread: the server writes through the same open file, so moving its offset (seek)
+        # while it runs would make its next lines overwrite earlier ones.
+        fd = self.log.fileno()
+        return os.pread(fd, os.fstat(fd).st_size, 0).decode(errors="replace")
 
     def kill(self) -> None:
         with contextlib.suppress(ProcessLookupError):
