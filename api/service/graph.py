@@ -17,7 +17,7 @@ from alembic.script.revision import Revision, RevisionError, RevisionMap
 from alembic.util import CommandError, to_tuple
 
 from api import exceptions
-from api.allocation import long_lived
+from api.gc_pause import long_lived
 from api.service.headers import Header, revision_files, scan, stamps, version_locations
 from api.service.results import RevisionInfo
 
