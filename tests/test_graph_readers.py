@@ -1,8 +1,8 @@
 """The graph read from the files' text agrees with Alembic's own load, on every shape.
 
 Reads build the revision graph from the revision files' headers without executing them
-(api/service/headers.py); Alembic imports every file. Each test writes a directory, reads it
-both ways and compares everything the API serves: order, fields, heads, what is applied and
+(api/service/revision_headers.py); Alembic imports every file. Each test writes a directory,
+reads it both ways and compares everything the API serves: order, fields, heads, what is applied and
 pending from each database state, and how symbols resolve.
 """
 
@@ -20,7 +20,7 @@ from alembic.util import to_tuple
 
 from api import exceptions
 from api.service import graph as graph_module
-from api.service.headers import NotPlain, read_header, scan
+from api.service.revision_headers import NotPlain, read_header, scan
 from bench.generate import generate
 from tests.revision_graph import standard_graph
 

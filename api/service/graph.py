@@ -18,7 +18,7 @@ from alembic.util import CommandError, to_tuple
 
 from api import exceptions
 from api.gc_pause import long_lived
-from api.service.headers import Header, revision_files, scan, stamps, version_locations
+from api.service.revision_headers import Header, revision_files, scan, stamps, version_locations
 from api.service.results import RevisionInfo
 
 _CREATE_DATE = re.compile(r"^Create Date:\s*(.+?)\s*$", re.MULTILINE)
