@@ -17,7 +17,8 @@ from api.service import oplog as log
 from api.service import writes
 from api.service.alembic_env import build_config
 from api.service.database import DEFAULT_VERSION_TABLE, VersionTable, current_heads, reachable
-from api.service.graph import GraphCache, RevisionGraph
+from api.service.graph import RevisionGraph
+from api.service.graph_cache import GraphCache
 from api.service.lock import LockTimeout, migration_lock
 from api.service.oplog import Operation, OperationLog
 from api.service.results import (

@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING
 
 from api import exceptions
 from api.service import oplog as log
+from api.service.alembic_errors import revision_errors
 from api.service.database import describe_error
-from api.service.graph import revision_errors
 from api.service.lock import HeldLock, LockLost, LockTimeout, migration_lock
 from api.service.results import CallContext, RunResult
 from api.service.runner import StepsFailed, StepTimer, elapsed_ms, run_env
