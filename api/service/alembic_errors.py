@@ -1,5 +1,4 @@
-"""Alembic's failures said as the service's problems: a revision that does not resolve, a
-migrations directory that does not load."""
+"""Alembic's failures said as the service's problems (unresolved revision, unloadable directory)."""
 
 from __future__ import annotations
 
