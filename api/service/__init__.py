@@ -19,7 +19,8 @@ from api.service.alembic_env import build_config
 from api.service.commands import Write
 from api.service.context import CallContext
 from api.service.database import DEFAULT_VERSION_TABLE, VersionTable, current_heads, reachable
-from api.service.graph import GraphCache, RevisionGraph
+from api.service.graph import RevisionGraph
+from api.service.graph_cache import GraphCache
 from api.service.idempotency import Outcome
 from api.service.lock import LockTimeout, migration_lock
 from api.service.oplog import Operation, OperationLog

@@ -14,10 +14,11 @@ from alembic.config import Config
 from api import exceptions
 from api.service import idempotency
 from api.service import oplog as log
+from api.service.alembic_errors import revision_errors
 from api.service.context import CallContext
 from api.service.database import describe_error
 from api.service.failure import failure, lock_guard
-from api.service.graph import RevisionGraph, revision_errors
+from api.service.graph import RevisionGraph
 from api.service.lock import HeldLock, LockTimeout, migration_lock
 from api.service.progress import ProgressWriter
 from api.service.recovery import check_preconditions
