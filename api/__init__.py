@@ -36,7 +36,7 @@ def create_app(config: dict | None = None) -> Flask:
     from api.resources import commands, health, metrics, operations, revisions, status
     from api.service import MigrationService
     from api.service.database import VersionTable
-    from api.service.unanswered import bound_unanswered_waits
+    from api.service.tcp_user_timeout import bound_unanswered_waits
 
     app = Flask(__name__, instance_relative_config=True)
     app.config.update(load_config(os.environ, app.instance_path))

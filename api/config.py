@@ -30,7 +30,8 @@ def load_config(environ: Mapping[str, str], instance_path: str) -> dict:
         "VERSION_TABLE": environ.get("VERSION_TABLE", "alembic_version"),
         "VERSION_TABLE_SCHEMA": environ.get("VERSION_TABLE_SCHEMA") or None,
         # A request that cannot reach the database, or whose database stopped answering
-        # (api/service/unanswered.py), answers 503 within a small multiple of this many seconds.
+        # (api/service/tcp_user_timeout.py), answers 503 within a small multiple of this many
+        # seconds.
         "DB_CONNECT_TIMEOUT": int(environ.get("DB_CONNECT_TIMEOUT", "5")),
         # Request bodies are a few small fields; anything larger is refused with 413.
         "MAX_CONTENT_LENGTH": int(environ.get("MAX_CONTENT_LENGTH", str(16 * 1024))),

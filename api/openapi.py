@@ -28,8 +28,13 @@ def _plugin() -> MarshmallowPlugin:
 
 
 def json_schema(schema: type[Schema] | Schema) -> dict:
-    """The JSON Schema (Swagger 2.0 flavour) of a marshmallow schema, as a response sees it."""
-    return _plugin().converter.schema2jsonschema(schema)
+    """The JSON Schema (Swagger 2.0 flavour) of a marshmallow schema, as a response sees it,
+    with the schema's ``Meta.example`` (apispec reads only ``title`` and ``description``)."""
+    result = _plugin().converter.schema2jsonschema(schema)
+    example = getattr(getattr(schema, "Meta", None), "example", None)
+    if example is not None:
+        result["example"] = example
+    return result
 
 
 def model(ns: Namespace, schema: type[Schema]):
@@ -38,33 +43,57 @@ def model(ns: Namespace, schema: type[Schema]):
     return ns.schema_model(name, json_schema(schema))
 
 
-def query_params(schema: type[Schema]) -> dict:
-    """Swagger query parameters for ``@ns.doc(params=...)`` from a marshmallow schema."""
-    params = _plugin().converter.schema2parameters(schema, location="query")
+def query_params(schema: type[Schema], location: str = "query") -> dict:
+    """Swagger query (or header) parameters for ``@ns.doc(params=...)`` from a marshmallow
+    schema."""
+    params = _plugin().converter.schema2parameters(schema, location=location)
     return {p.pop("name"): p for p in params}
 
 
-def finish_spec(spec: dict, problem_media_type: str) -> dict:
+# Where api.resources.problems_doc leaves an operation's problem examples for finish_spec,
+# which moves each into its status's schema: RESTX's @ns.response cannot carry one.
+PROBLEM_EXAMPLES = "x-problem-examples"
+
+
+def finish_spec(spec: dict, problem_media_type: str, auth_problems: dict[str, dict]) -> dict:
     """Add to RESTX's spec what it cannot declare API-wide: the problem media type, the 401
-    and 403 of every operation a token guards, and the revision-target constraints of every
-    URL variable that names a revision (api.resources.parsing checks them)."""
+    and 403 of every operation a token guards (``auth_problems``, as
+    api.problems.problem_responses gives them), each problem status's own example, whether a
+    body is required (as its schema says), and the revision-target constraints of every URL
+    variable that names a revision (api.resources.parsing checks them)."""
     spec["produces"] = [*spec.get("produces", []), problem_media_type]
     guarded = spec.get("security")
-    problem = {"$ref": "#/definitions/Problem"}
-    for item in spec.get("paths", {}).values():
+    definitions = spec.get("definitions", {})
+    for path, item in spec.get("paths", {}).items():
         for key, operation in item.items():
             if key == "parameters":
                 _constrain_revisions(operation)
                 continue
             _constrain_revisions(operation.get("parameters", []))
-            if not operation.get("security", guarded):
-                continue
+            _require_body_as_its_schema(operation.get("parameters", []), definitions)
             responses = operation.setdefault("responses", {})
-            responses.setdefault("401", {"description": "No valid bearer token", "schema": problem})
-            responses.setdefault(
-                "403", {"description": "The token lacks the scope", "schema": problem}
-            )
+            examples = operation.pop(PROBLEM_EXAMPLES, {})
+            if operation.get("security", guarded):
+                for status, problem in auth_problems.items():
+                    responses.setdefault(status, {"description": problem["description"]})
+                    examples.setdefault(status, problem["example"])
+            for status, example in examples.items():
+                # allOf: a $ref takes no sibling keywords, and Swagger UI shows this example
+                # whichever response media type is selected.
+                responses[status]["schema"] = {
+                    "allOf": [{"$ref": "#/definitions/Problem"}],
+                    "example": {**example, "instance": path},
+                }
     return spec
+
+
+def _require_body_as_its_schema(parameters: list[dict], definitions: dict) -> None:
+    # RESTX marks every expected body required; one whose every field has a default (POST
+    # /upgrade) may be left out, and the spec must say so.
+    for param in parameters:
+        ref = param.get("schema", {}).get("$ref", "") if param.get("in") == "body" else ""
+        if ref:
+            param["required"] = bool(definitions[ref.rpartition("/")[2]].get("required"))
 
 
 def _constrain_revisions(parameters: list[dict]) -> None:

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 import logging
 import re
+from http import HTTPStatus
 
 from flask import Flask, Response, request
 from flask_restx import Api
 from flask_restx.swagger import Swagger
 from werkzeug.exceptions import HTTPException
 
-from api.exceptions import Problem
+from api.exceptions import Forbidden, Problem, Unauthorized
 from api.openapi import finish_spec
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
@@ -59,9 +61,7 @@ def problem_response(exc: BaseException) -> Response:
         body = problem_body(exc.status, exc.slug, exc.title, exc.detail, **exc.extra)
         headers.update(exc.headers)
     elif isinstance(exc, HTTPException):
-        status = exc.code or 500
-        slug = (exc.name or "error").lower().replace(" ", "-")
-        body = problem_body(status, slug, exc.name, exc.description or exc.name)
+        body = problem_body(exc.code or 500, _slug(exc.name), exc.name, exc.description or exc.name)
         if exc.response is None:
             headers.update(
                 (k, v) for k, v in exc.get_headers() if k.lower() in {"allow", "www-authenticate"}
@@ -79,6 +79,40 @@ def problem_response(exc: BaseException) -> Response:
     return response
 
 
+def _slug(name: str | None) -> str:
+    return (name or "error").lower().replace(" ", "-")
+
+
+def problem_example(kind: type[Problem] | type[HTTPException]) -> dict:
+    """The body an answer of ``kind`` has, for the spec: its type, title and status as sent;
+    its detail, which a real answer gives about the request, is the class's docstring (or
+    title)."""
+    if issubclass(kind, Problem):
+        doc = inspect.cleandoc(kind.__doc__ or kind.title).split("\n\n")[0]
+        detail = " ".join(doc.replace("``", "").split())
+        return problem_body(kind.status, kind.slug, kind.title, detail)
+    exc = kind()
+    return problem_body(exc.code, _slug(exc.name), exc.name, exc.description or exc.name)
+
+
+def problem_responses(*kinds: type[Problem] | type[HTTPException]) -> dict[str, dict]:
+    """Swagger response descriptions and examples by status: each status names the problem
+    types it answers with, and its example is the first of them."""
+    by_status: dict[str, list[dict]] = {}
+    for kind in kinds:
+        example = problem_example(kind)
+        by_status.setdefault(str(example["status"]), []).append(example)
+    return {
+        status: {
+            "description": HTTPStatus(int(status)).phrase
+            + ": "
+            + ", ".join(f"`{e['type'].removeprefix(TYPE_PREFIX)}`" for e in examples),
+            "example": examples[0],
+        }
+        for status, examples in sorted(by_status.items())
+    }
+
+
 class ProblemApi(Api):
     """A Flask-RESTX Api whose every error, expected or not, is answered as problem+json."""
 
@@ -91,7 +125,11 @@ class ProblemApi(Api):
         if not self._schema:
             with self._schema_lock:
                 if not self._schema:
-                    self._schema = finish_spec(Swagger(self).as_dict(), PROBLEM_MEDIA_TYPE)
+                    self._schema = finish_spec(
+                        Swagger(self).as_dict(),
+                        PROBLEM_MEDIA_TYPE,
+                        problem_responses(Unauthorized, Forbidden),
+                    )
         return self._schema
 
 

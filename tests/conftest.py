@@ -61,16 +61,21 @@ def postgresql_only():
     """Request this for what only PostgreSQL has (schemas inside one database)."""
 
 
-@pytest.fixture
-def database_url(backend, tmp_path):
-    """A new, empty database on ``backend`` for this test."""
+def reachable_server(backend: str) -> str:
+    """The admin URL of ``backend``; the test fails (CI) or skips when it cannot be reached."""
     admin_url = databases.servers()[backend]
     reason = databases.unreachable(admin_url)
     if reason:
         if IN_CI:
             pytest.fail(f"{backend} must be reachable under CI=true: {reason}")
         pytest.skip(f"{backend} not reachable: {reason}")
-    with databases.fresh_database(admin_url, tmp_path) as url:
+    return admin_url
+
+
+@pytest.fixture
+def database_url(backend, tmp_path):
+    """A new, empty database on ``backend`` for this test."""
+    with databases.fresh_database(reachable_server(backend), tmp_path) as url:
         yield url
 
 
@@ -106,6 +111,29 @@ def live_server(migrations, database_url):
     server = Gunicorn({"DATABASE_URL": database_url, "MIGRATIONS_DIR": str(migrations.path)})
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="module")
+def read_only_server(backend, tmp_path_factory):
+    """One live server per module and backend, for tests that only read: the standard graph
+    on a database of its own that stays unversioned (checked when the module is done)."""
+    tmp_path = tmp_path_factory.mktemp("read-only-server")
+    migrations = standard_graph(tmp_path / "migrations")
+    with databases.fresh_database(reachable_server(backend), tmp_path) as url:
+        # Module-scoped, it starts before the test_tokens fixture: the same tokens, given here.
+        server = Gunicorn(
+            {
+                "DATABASE_URL": url,
+                "MIGRATIONS_DIR": str(migrations.path),
+                "MIGRATEWAY_TOKENS": TOKENS_JSON,
+                "MIGRATEWAY_TOKENS_FILE": str(tmp_path / "no-tokens.json"),
+            }
+        )
+        try:
+            yield server
+        finally:
+            server.stop()
+        assert databases.version_rows(url) == set(), "a test wrote to the read-only server"
 
 
 @pytest.fixture

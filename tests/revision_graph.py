@@ -6,6 +6,9 @@ import shutil
 import textwrap
 from pathlib import Path
 
+from alembic.config import Config
+from alembic.script import ScriptDirectory
+
 from api.config import PROJECT_ROOT
 
 SCRIPT = '''"""{message}
@@ -105,6 +108,15 @@ def standard_graph(path: Path) -> MigrationsDir:
     migrations.add(MERGE, (MAIN, FEATURE), message="merge feature", create_date=None)
     migrations.add(TIP, MERGE, message="create release")
     return migrations
+
+
+def upgrade_order(path: Path) -> list[str]:
+    """The revisions `alembic upgrade heads` applies to an empty database, in Alembic's order
+    (read by Alembic itself: the oracle for what the API calls pending)."""
+    config = Config()
+    config.set_main_option("script_location", str(path))
+    script = ScriptDirectory.from_config(config)
+    return [s.revision for s in reversed(list(script.iterate_revisions("heads", "base")))]
 
 
 def table(revision: str) -> str:

@@ -88,8 +88,10 @@ class Gunicorn:
         return self.session.post(self.url + path, timeout=kwargs.pop("timeout", 60), **kwargs)
 
     def output(self) -> str:
-        self.log.seek(0)
-        return self.log.read().decode(errors="replace")
+        # pread: the server writes through the same open file, so moving its offset (seek)
+        # while it runs would make its next lines overwrite earlier ones.
+        fd = self.log.fileno()
+        return os.pread(fd, os.fstat(fd).st_size, 0).decode(errors="replace")
 
     def kill(self) -> None:
         with contextlib.suppress(ProcessLookupError):
@@ -98,13 +100,15 @@ class Gunicorn:
 
     def stop(self) -> str:
         """Stop gracefully (SIGTERM), or kill after 15 s; return what the server printed."""
+        # Close the session's keep-alive connections first: a worker shutting down waits for
+        # the connections it still holds, so an open one would hold up every stop.
+        self.session.close()
         if self.proc.poll() is None:
             os.killpg(self.proc.pid, signal.SIGTERM)
         try:
             self.proc.wait(timeout=15)
         except subprocess.TimeoutExpired:
             self.kill()
-        self.session.close()
         out = self.output()
         self.log.close()
         return out

@@ -33,8 +33,8 @@ def assert_problem(r: requests.Response, status: int, slug: str) -> dict:
     return problem
 
 
-def test_no_token_is_401_with_a_bearer_challenge(live_server):
-    r = get(live_server, "/current")
+def test_no_token_is_401_with_a_bearer_challenge(read_only_server):
+    r = get(read_only_server, "/current")
     problem = assert_problem(r, 401, "unauthorized")
     assert r.headers["WWW-Authenticate"].startswith("Bearer")
     assert "Authorization: Bearer" in problem["detail"]
@@ -52,16 +52,16 @@ def test_no_token_is_401_with_a_bearer_challenge(live_server):
         ("Bearer ünïcödé", "invalid_request"),
     ],
 )
-def test_unknown_or_malformed_token_is_401(live_server, header, error):
+def test_unknown_or_malformed_token_is_401(read_only_server, header, error):
     r = requests.get(
-        live_server.url + "/current", headers={"Authorization": header.encode()}, timeout=30
+        read_only_server.url + "/current", headers={"Authorization": header.encode()}, timeout=30
     )
     assert_problem(r, 401, "unauthorized")
     assert r.headers["WWW-Authenticate"] == f'Bearer realm="migrateway", error="{error}"'
 
 
-def test_the_scheme_is_case_insensitive(live_server):
-    assert get(live_server, "/current", {"Authorization": f"bearer {FULL}"}).status_code == 200
+def test_the_scheme_is_case_insensitive(read_only_server):
+    assert get(read_only_server, "/current", {"Authorization": f"bearer {FULL}"}).status_code == 200
 
 
 def test_every_scope_guards_its_call(live_server):
@@ -88,16 +88,16 @@ def test_the_token_name_is_the_recorded_actor(live_server):
     assert latest["actor"] == "deployer"
 
 
-def test_docs_spec_and_health_need_no_token(live_server):
+def test_docs_spec_and_health_need_no_token(read_only_server):
     for path in ("/health", "/docs", "/swagger.json", "/swaggerui/swagger-ui.css"):
-        assert get(live_server, path).status_code == 200, path
+        assert get(read_only_server, path).status_code == 200, path
 
 
-def test_an_unknown_url_says_nothing_without_a_token(live_server):
-    assert_problem(get(live_server, "/nowhere"), 401, "unauthorized")
-    assert_problem(get(live_server, "/nowhere", bearer()), 404, "not-found")
-    assert_problem(get(live_server, "/upgrade"), 401, "unauthorized")
-    assert_problem(get(live_server, "/upgrade", bearer()), 405, "method-not-allowed")
+def test_an_unknown_url_says_nothing_without_a_token(read_only_server):
+    assert_problem(get(read_only_server, "/nowhere"), 401, "unauthorized")
+    assert_problem(get(read_only_server, "/nowhere", bearer()), 404, "not-found")
+    assert_problem(get(read_only_server, "/upgrade"), 401, "unauthorized")
+    assert_problem(get(read_only_server, "/upgrade", bearer()), 405, "method-not-allowed")
 
 
 def test_no_token_appears_in_a_log_line_or_a_response(start_server):

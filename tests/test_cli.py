@@ -6,10 +6,14 @@ import logging
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
+from alembic import command
+from alembic.config import Config
 
-from api import create_app
+from api import create_app, db
 from api.config import PROJECT_ROOT
 from tests.databases import tables, version_rows
 from tests.tokens import authorized
@@ -17,7 +21,34 @@ from tests.tokens import authorized
 pytestmark = pytest.mark.usefixtures("sqlite_only")
 
 
-def flask_db(env: dict, *args: str) -> str:
+@contextmanager
+def logging_restored() -> Iterator[None]:
+    """Undo what the commands' env.py does to this process's logging: Flask-Migrate's template
+    calls logging.config.fileConfig(), which disables every existing logger. In a subprocess
+    that died with it; in-process it would leak into the rest of the suite."""
+    root = logging.getLogger()
+    saved_root = (root.level, list(root.handlers))
+    saved = {
+        name: (lg.disabled, lg.level, list(lg.handlers), lg.propagate)
+        for name, lg in logging.Logger.manager.loggerDict.items()
+        if isinstance(lg, logging.Logger)
+    }
+    try:
+        yield
+    finally:
+        root.setLevel(saved_root[0])
+        root.handlers[:] = saved_root[1]
+        for name, lg in list(logging.Logger.manager.loggerDict.items()):
+            if isinstance(lg, logging.Logger):
+                disabled, level, handlers, propagate = saved.get(
+                    name, (False, logging.NOTSET, [], True)
+                )
+                lg.disabled, lg.level, lg.propagate = disabled, level, propagate
+                lg.handlers[:] = handlers
+
+
+def flask_db_process(env: dict, *args: str) -> str:
+    """The real command line, `flask --app wsgi db ...`, configured by the environment."""
     done = subprocess.run(
         [sys.executable, "-m", "flask", "--app", "wsgi", "db", *args],
         cwd=PROJECT_ROOT,
@@ -30,56 +61,82 @@ def flask_db(env: dict, *args: str) -> str:
     return done.stdout + done.stderr
 
 
-def test_tutorial_commands_on_a_new_directory(tmp_path):
+def test_tutorial_commands_on_a_new_directory(tmp_path, monkeypatch):
     directory = tmp_path / "migrations"
     url = f"sqlite:///{tmp_path / 'app.sqlite'}"
     env = {"MIGRATIONS_DIR": str(directory), "DATABASE_URL": url}
 
-    flask_db(env, "init")
+    # Once as a person types it: the `flask` executable finds the app and its `db` group.
+    flask_db_process(env, "init")
     assert (directory / "env.py").exists()
-    out = flask_db(env, "migrate", "-m", "create user")
+
+    # The rest through Flask's CLI runner: the same click commands, in-process, on a new app
+    # each time as the command line makes (Flask-Migrate's env.py keeps the first run's
+    # process_revision_directives in its app's extension: `check` after `migrate` would reuse
+    # autogenerate's).
+    # Alembic's Config prints to the sys.stdout of when alembic was imported (a default
+    # argument); in a new process that is the terminal, here it must be the runner's.
+    alembic_init = Config.__init__
+
+    def init(self, *args, **kwargs):
+        kwargs.setdefault("stdout", sys.stdout)
+        alembic_init(self, *args, **kwargs)
+
+    monkeypatch.setattr(Config, "__init__", init)
+
+    def flask_db(*args: str) -> str:
+        cli_app = create_app({"MIGRATIONS_DIR": str(directory), "DATABASE_URL": url})
+        try:
+            with logging_restored():
+                result = cli_app.test_cli_runner().invoke(args=["db", *args])
+        finally:
+            with cli_app.app_context():
+                db.engine.dispose()
+        assert result.exit_code == 0, (result.output, result.exception)
+        return result.output
+
+    out = flask_db("migrate", "-m", "create user")
     assert "Detected added table 'user'" in out
-    flask_db(env, "upgrade")
+    flask_db("upgrade")
     assert "user" in tables(url)
     (first,) = version_rows(url)
-    assert first in flask_db(env, "current")
-    assert "No new upgrade operations detected" in flask_db(env, "check")
-    assert first in flask_db(env, "heads")
-    assert first in flask_db(env, "show", first)
-    flask_db(env, "downgrade")
+    assert first in flask_db("current")
+    assert "No new upgrade operations detected" in flask_db("check")
+    assert first in flask_db("heads")
+    assert first in flask_db("show", first)
+    flask_db("downgrade")
     assert "user" not in tables(url)
-    flask_db(env, "upgrade")
+    flask_db("upgrade")
 
-    flask_db(env, "revision", "-m", "branch one", "--head", first)
-    flask_db(env, "revision", "-m", "branch two", "--head", first, "--splice")
-    assert first in flask_db(env, "branches")
-    flask_db(env, "merge", "heads", "-m", "merge both")
-    assert "merge both" in flask_db(env, "history")
-    flask_db(env, "upgrade")
-    flask_db(env, "stamp", "head")
-    flask_db(env, "downgrade", "base")
+    flask_db("revision", "-m", "branch one", "--head", first)
+    flask_db("revision", "-m", "branch two", "--head", first, "--splice")
+    assert first in flask_db("branches")
+    flask_db("merge", "heads", "-m", "merge both")
+    assert "merge both" in flask_db("history")
+    flask_db("upgrade")
+    flask_db("stamp", "head")
+    flask_db("downgrade", "base")
     assert "user" not in tables(url)
 
     # The API manages the same directory, whose env.py is Flask-Migrate's own template
     # (it calls logging.config.fileConfig): the service's loggers must survive it.
     service_log = logging.getLogger("api.problems")
+    assert not service_log.disabled
     app = create_app({"MIGRATIONS_DIR": str(directory), "DATABASE_URL": url})
     r = authorized(app.test_client()).post("/upgrade")
     assert r.status_code == 200, r.get_json()
     assert len(r.get_json()["applied"]) == 4
     assert "user" in tables(url)
     assert not service_log.disabled
+    with app.app_context():
+        db.engine.dispose()
 
 
 def test_a_plain_alembic_directory_is_managed_too(tmp_path):
     """A directory made by `alembic init` (its env.py reads sqlalchemy.url from the config)."""
     directory = tmp_path / "alembic"
-    subprocess.run(
-        [sys.executable, "-m", "alembic", "init", str(directory)],
-        cwd=tmp_path,
-        check=True,
-        capture_output=True,
-    )
+    command.init(Config(str(tmp_path / "alembic.ini")), str(directory))
+    assert (directory / "env.py").exists() and (tmp_path / "alembic.ini").exists()
     (directory / "versions" / "0001_t.py").write_text(
         '"""create t\n\nCreate Date: 2026-02-03 04:05:06\n"""\n'
         "from alembic import op\nimport sqlalchemy as sa\n"
@@ -94,3 +151,5 @@ def test_a_plain_alembic_directory_is_managed_too(tmp_path):
     r = client.post("/upgrade")
     assert r.status_code == 200, r.get_json()
     assert version_rows(url) == {"0001"} and "t" in tables(url)
+    with app.app_context():
+        db.engine.dispose()

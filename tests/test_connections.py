@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 import sqlalchemy as sa
 
 from api import create_app, db
-from api.service import thread_connections
+from api.service import fast_current
 from tests.revision_graph import BASE, SECOND, TIP
 from tests.tokens import authorized
 
@@ -106,7 +106,7 @@ def test_closing_connections_while_threads_read_costs_no_failed_read(
     # a pooled connection checked out across that returns to the old pool, which SQLAlchemy
     # leaves to the garbage collector (the driver then warns, in whichever test is running).
     # That dispose calls this is checked above.
-    kept = thread_connections.for_engine(engine)
+    kept = fast_current.for_engine(engine)
     with ThreadPoolExecutor(4) as pool:
         answers = pool.map(read_until_done, range(4))
         for _ in range(20):  # each time, the threads' connections are closed under them

@@ -1,8 +1,8 @@
 """The graph read from the files' text agrees with Alembic's own load, on every shape.
 
 Reads build the revision graph from the revision files' headers without executing them
-(api/service/headers.py); Alembic imports every file. Each test writes a directory, reads it
-both ways and compares everything the API serves: order, fields, heads, what is applied and
+(api/service/revision_headers.py); Alembic imports every file. Each test writes a directory,
+reads it both ways and compares everything the API serves: order, fields, heads, what is applied and
 pending from each database state, and how symbols resolve.
 """
 
@@ -19,8 +19,10 @@ from alembic.script import ScriptDirectory
 from alembic.util import to_tuple
 
 from api import exceptions
-from api.service import graph as graph_module
-from api.service.headers import NotPlain, read_header, scan
+from api.service import graph_cache
+from api.service.graph import RevisionGraph
+from api.service.revision_headers import NotPlain, read_header, scan
+from api.service.revision_infos import created_at
 from bench.generate import generate
 from tests.revision_graph import standard_graph
 
@@ -33,8 +35,8 @@ def config_for(directory: Path) -> Config:
     return config
 
 
-def header_graph(directory: Path) -> graph_module.RevisionGraph:
-    return graph_module._load(config_for(directory), str(directory))[0]
+def header_graph(directory: Path) -> RevisionGraph:
+    return graph_cache._load(config_for(directory), str(directory))[0]
 
 
 def alembic_rows(script: ScriptDirectory, directory: Path) -> list[tuple]:
@@ -46,7 +48,7 @@ def alembic_rows(script: ScriptDirectory, directory: Path) -> list[tuple]:
             tuple(sorted(s.branch_labels)),
             to_tuple(s.dependencies, default=()),
             s.doc or None,
-            graph_module._created_at(s.module.__doc__),
+            created_at(s.module.__doc__),
             os.path.relpath(s.path, directory),
             s.is_head,
             s.is_base,
@@ -57,7 +59,7 @@ def alembic_rows(script: ScriptDirectory, directory: Path) -> list[tuple]:
     ]
 
 
-def header_rows(graph: graph_module.RevisionGraph) -> list[tuple]:
+def header_rows(graph: RevisionGraph) -> list[tuple]:
     return [
         (
             i.revision,
@@ -98,10 +100,10 @@ def assert_same(directory: Path) -> None:
         assert graph.applied(state) == expected_applied, state
         try:
             expected = tuple(s.revision.revision for s in script._upgrade_revs("heads", state))
-        except Exception as exc:  # Alembic refuses; the graph must refuse too
-            with pytest.raises(exceptions.Problem):
+        except Exception as exc:  # Alembic refuses; the graph must refuse too, saying why
+            with pytest.raises(exceptions.Problem) as refused:
                 graph.pending(state)
-            assert exc
+            assert str(refused.value) == str(exc), state
         else:
             assert graph.pending(state) == expected, state
     idents = ["head", "base", *{s.revision[:4] for s in script.walk_revisions()}]
@@ -337,4 +339,4 @@ def test_the_fingerprint_is_taken_before_each_file_is_read(tmp_path, migrations)
     """The scan's fingerprint equals a plain listing's, so the cache sees no change."""
     config = config_for(migrations.path)
     _headers, fingerprint = scan(config)
-    assert fingerprint == graph_module._fingerprint(config)
+    assert fingerprint == graph_cache._fingerprint(config)

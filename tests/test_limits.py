@@ -37,7 +37,7 @@ def raw_request(server, request: bytes) -> tuple[int, str, bytes]:
     return int(lines[0].split()[1]), headers.get("Content-Type", ""), body
 
 
-def test_past_the_apps_limits_the_app_answers(live_server):
+def test_past_the_apps_limits_the_app_answers(read_only_server):
     """What gunicorn answered with an HTML page before the app ran (a 9,000-byte Authorization
     header, 120 headers, a URL over 4,094 bytes) now reaches the app, which logs and refuses it."""
     cases = [
@@ -46,7 +46,7 @@ def test_past_the_apps_limits_the_app_answers(live_server):
         (bearer(), "/revisions?x=" + "a" * limits.MAX_URL_LENGTH, 414),
     ]
     for headers, path, status in cases:
-        r = requests.get(live_server.url + path, headers=headers, timeout=10)
+        r = requests.get(read_only_server.url + path, headers=headers, timeout=10)
         slug = {414: "uri-too-long", 431: "request-header-fields-too-large"}[status]
         problem = assert_problem(r.status_code, r.headers["Content-Type"], r.content, status, slug)
         assert "X-Request-Id" in r.headers and problem["limit"] in (
@@ -57,10 +57,10 @@ def test_past_the_apps_limits_the_app_answers(live_server):
     # Just within every limit, the request goes through.
     within = {**bearer(), **{f"X-Many-{i}": "1" for i in range(90)}, "X-Big": "b" * 8000}
     url = "/health?x=" + "a" * (limits.MAX_URL_LENGTH - len("/health?x="))
-    assert requests.get(live_server.url + url, headers=within, timeout=10).status_code == 200
+    assert requests.get(read_only_server.url + url, headers=within, timeout=10).status_code == 200
 
 
-def test_past_the_servers_limits_gunicorn_answers_a_problem_too(live_server):
+def test_past_the_servers_limits_gunicorn_answers_a_problem_too(read_only_server):
     head = b"GET /health HTTP/1.1\r\nHost: x\r\n"
     cases = [
         (head + b"X-Bad: a\x01b\r\n\r\n", 400, "invalid-request"),
@@ -71,6 +71,6 @@ def test_past_the_servers_limits_gunicorn_answers_a_problem_too(live_server):
     ]
     for request, status, slug in cases:
         slug = slug or {414: "uri-too-long", 431: "request-header-fields-too-large"}[status]
-        problem = assert_problem(*raw_request(live_server, request), status, slug)
+        problem = assert_problem(*raw_request(read_only_server, request), status, slug)
         assert problem["detail"] and "<" not in problem["detail"]
-    assert requests.get(live_server.url + "/health", timeout=10).status_code == 200
+    assert requests.get(read_only_server.url + "/health", timeout=10).status_code == 200

@@ -102,6 +102,29 @@ def kill_lock_session(url: str, every_holder: bool) -> int:
         engine.dispose()
 
 
+def ticking(url: str) -> bool:
+    """Whether a session on the database is in the slow revision's ticks (on PostgreSQL, the
+    last statement kill_lock_session tells the migration's own session by)."""
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as conn:
+            if engine.dialect.name == "postgresql":
+                query = (
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                    " AND pid <> pg_backend_pid() AND query LIKE :sleep"
+                )
+                tick = "%pg_sleep(0.05)%"
+            else:
+                query = (
+                    "SELECT COUNT(*) FROM information_schema.processlist WHERE db = DATABASE()"
+                    " AND id <> CONNECTION_ID() AND info LIKE :sleep"
+                )
+                tick = "%SLEEP(0.05)%"
+            return conn.execute(sa.text(query), {"sleep": tick}).scalar() > 0
+    finally:
+        engine.dispose()
+
+
 def test_a_killed_lock_session_never_lets_two_chains_overlap(database_url, noted_dir, tmp_path):
     killed_lock_session_scenario(database_url, noted_dir, tmp_path, every_holder=False)
 
@@ -127,10 +150,9 @@ def killed_lock_session_scenario(database_url, noted_dir, tmp_path, every_holder
     try:
         first = pool.submit(a.post, "/upgrade", json={})
         deadline = time.monotonic() + 20
-        while f'"rev": "{SLOW}"' not in markers.read_text():
-            assert time.monotonic() < deadline, "the slow revision never started"
+        while f'"rev": "{SLOW}"' not in markers.read_text() or not ticking(database_url):
+            assert time.monotonic() < deadline, "the slow revision never started ticking"
             time.sleep(0.02)
-        time.sleep(0.3)
         assert kill_lock_session(database_url, every_holder) >= 1
         second = b.post("/upgrade", json={"lock_timeout": 30})
         first = first.result(timeout=60)

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import json
-import socket
 import time
+from collections import Counter
 
 import requests
 from prometheus_client.parser import text_string_to_metric_families
@@ -89,15 +89,15 @@ def test_every_worker_reports_the_same_figures(migrations, database_url):
     )
     try:
         assert server.post("/upgrade").status_code == 200
-        # A sync worker serves one connection at a time: while one waits on a connection that
-        # sends nothing, the other serves every scrape. Then they swap.
-        first = socket.create_connection(("127.0.0.1", server.port))
-        seen = [scrape_live(server) for _ in range(5)]
-        second = socket.create_connection(("127.0.0.1", server.port))
-        time.sleep(0.3)  # for the free worker to take it
-        first.close()
-        seen += [scrape_live(server) for _ in range(5)]
-        second.close()
+        # Each scrape comes on a new connection, which whichever worker is first to accept it
+        # serves: scrape until each worker has answered some (the log names who answered).
+        seen, served = [], Counter()
+        deadline = time.monotonic() + 60
+        while len(seen) < 10 or len(served) < 2 or min(served.values()) < 3:
+            assert time.monotonic() < deadline, f"scrapes served by worker: {served}"
+            seen.append(scrape_live(server))
+            lines = log_lines(server.output().rpartition("\n")[0])  # whole lines only
+            served = Counter(line["pid"] for line in lines if line.get("path") == "/metrics")
     finally:
         log = server.stop()
     workers = {line["pid"] for line in log_lines(log) if line.get("path") == "/metrics"}

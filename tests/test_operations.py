@@ -145,7 +145,7 @@ def test_a_failure_without_transactional_ddl_requires_recovery(client, migration
         "op.execute('SELECT * FROM no_such_table')",
         downgrade="op.drop_table('t_half')",
     )
-    failed = client.post("/upgrade")
+    failed = client.post("/upgrade", headers={"Idempotency-Key": "first"})
     assert failed.status_code == 422
     problem = failed.get_json()
     transactional = database_url.startswith("postgresql")
@@ -156,7 +156,10 @@ def test_a_failure_without_transactional_ddl_requires_recovery(client, migration
     assert op["status"] == "failed" and op["failed_revision"] == FAILING
     assert op["partial_possible"] is problem["partial_possible"]
 
-    again = client.post("/upgrade")
+    again = client.post("/upgrade", headers={"Idempotency-Key": "second"})
+    # A retry of the first request gets its own answer, whatever later requests were told.
+    retry = client.post("/upgrade", headers={"Idempotency-Key": "first"})
+    assert retry.get_json() == problem and retry.headers["Idempotent-Replayed"] == "true"
     if transactional:
         assert again.status_code == 422  # nothing half-done: a retry is safe to attempt
         return

@@ -38,7 +38,7 @@ def browser():
         browser.close()
 
 
-def test_authorize_and_try_get_current(browser, live_server, tmp_path):
+def test_authorize_and_try_get_current(live_server, browser, tmp_path):
     page = browser.new_page(viewport={"width": 1280, "height": 1000})
     page.set_default_timeout(15_000)
     # Swagger UI's scripts and styles come from the service itself: no CDN, no internet.

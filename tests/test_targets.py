@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from api import create_app, exceptions
 from api.schemas.fields import REVISION_MAX_LENGTH, REVISION_PATTERN
-from api.service.graph import revision_errors
+from api.service.alembic_errors import revision_errors
 from tests.revision_graph import BASE, FEATURE, MAIN, SECOND, TIP, standard_graph
 from tests.tokens import TOKENS_JSON, authorized
 

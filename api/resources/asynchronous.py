@@ -3,28 +3,33 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
+from dataclasses import replace
 
-from flask import current_app, g, request
+from flask import current_app, g
 
 from api import exceptions
 from api.schemas.operations import OperationSchema
 from api.service import service
+from api.service.context import CallContext
+from api.service.idempotency import Accepted, Outcome
 from api.service.oplog import RUNNING
 
 _operation = OperationSchema()  # made once, as in status.py
 
 
-def wanted() -> bool:
+def wanted(prefer: str | None) -> bool:
     """True when the caller asked not to wait (RFC 7240 Prefer: respond-async)."""
-    prefer = request.headers.get("Prefer", "")
-    return any(p.split("=")[0].strip().lower() == "respond-async" for p in prefer.split(","))
+    return any(
+        p.split("=")[0].strip().lower() == "respond-async" for p in (prefer or "").split(",")
+    )
 
 
-def start(run, ctx_with_hook) -> tuple[dict, int, dict]:
-    """Run ``run(ctx)`` in a thread; return a 202 answer once the operation is recorded.
+def start(call: Callable[..., Outcome], ctx: CallContext) -> Outcome:
+    """Run ``call(ctx=...)`` in a thread; return once the operation is recorded (Accepted).
 
-    Errors that come before the recording (a bad target, a held lock, a failed
-    precondition) are raised here, so the caller still gets them as a plain problem.
+    What comes before the recording (a replayed key's answer, a bad target, a held lock, a
+    failed precondition) is returned or raised here, so the caller still gets it as it is.
     """
     app = current_app._get_current_object()
     # The thread's log lines carry the request that started it (see api.logs).
@@ -41,7 +46,7 @@ def start(run, ctx_with_hook) -> tuple[dict, int, dict]:
             for name, value in carried.items():
                 setattr(g, name, value)
             try:
-                run(ctx_with_hook(on_recorded))
+                outcome["value"] = call(ctx=replace(ctx, on_recorded=on_recorded))
             except BaseException as exc:  # recorded in the log when it came after the start
                 outcome.setdefault("error", exc)
             finally:
@@ -50,12 +55,18 @@ def start(run, ctx_with_hook) -> tuple[dict, int, dict]:
     # Not a daemon: a worker shutting down gracefully lets the migration finish.
     threading.Thread(target=work, name="migrateway-async", daemon=False).start()
     recorded.wait()
-    if "id" not in outcome:
-        error = outcome.get("error")
-        if isinstance(error, exceptions.Problem | exceptions.AlreadyDone):
-            raise error
+    if "id" in outcome:
+        return Accepted(outcome["id"])
+    error = outcome.get("error")
+    if isinstance(error, exceptions.Problem):
+        raise error
+    if error is not None:
         raise RuntimeError("the operation stopped before it was recorded") from error
-    op_id = outcome["id"]
+    return outcome["value"]
+
+
+def accepted(op_id: str) -> tuple[dict, dict]:
+    """The body and headers of a 202 for operation ``op_id``."""
     headers = {"Location": f"/operations/{op_id}", "Preference-Applied": "respond-async"}
     try:
         body = _operation.dump(service().operation(op_id))
@@ -63,4 +74,4 @@ def start(run, ctx_with_hook) -> tuple[dict, int, dict]:
         # Recorded and under way, but the database went before the record could be read back:
         # a 503 would invite a second run, and Location is what the caller needs.
         body = {"id": op_id, "status": RUNNING}
-    return body, 202, headers
+    return body, headers

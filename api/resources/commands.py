@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
-from flask_restx import Namespace, Resource
+from functools import partial
 
-from api.openapi import model
-from api.resources.problems_doc import documents_problems
-from api.resources.writes import MAX_KEY_LENGTH, perform
+from flask import Response, g, request
+from flask_restx import Namespace, Resource
+from marshmallow import Schema
+from werkzeug.exceptions import RequestEntityTooLarge
+
+from api import exceptions
+from api.openapi import model, query_params
+from api.problems import PROBLEM_MEDIA_TYPE
+from api.resources import asynchronous, parsing
+from api.resources.preconditions import expected_current
+from api.resources.problems_doc import UNAVAILABLE, documents_problems
 from api.schemas.commands import (
     DowngradeRequest,
     DowngradeResult,
@@ -14,35 +22,67 @@ from api.schemas.commands import (
     StampResult,
     UpgradeRequest,
     UpgradeResult,
+    WriteHeaders,
 )
 from api.schemas.operations import OperationSchema
+from api.service import service
+from api.service.context import CallContext
+from api.service.idempotency import Accepted, KeptAnswer, Outcome
 
 ns = Namespace("migrations", path="/", description="Upgrade, downgrade and stamp the database")
 running_model = model(ns, OperationSchema)
 
-WRITE_PROBLEMS = (400, 404, 409, 412, 413, 415, 422, 503)
-WRITE_HEADERS = {
-    "Idempotency-Key": {
-        "in": "header",
-        "type": "string",
-        "minLength": 1,
-        "maxLength": MAX_KEY_LENGTH,
-        "pattern": r"^[\x20-\x7e]+$",
-        "description": "A retry with the same key and body returns the first answer.",
-    },
-    "If-Match": {
-        "in": "header",
-        "type": "string",
-        "pattern": r'^(|\*|"[^",]+")$',
-        "description": "The ETag of GET /current; 412 if the database has moved.",
-    },
-    "Prefer": {
-        "in": "header",
-        "type": "string",
-        "description": "respond-async: answer 202 with Location: /operations/<id> at once "
-        "(other preferences are ignored, as RFC 7240 asks).",
-    },
-}
+# Every problem a write can answer with; the first of each status is its example in the spec.
+WRITE_PROBLEMS = (
+    exceptions.InvalidRequest,
+    exceptions.AmbiguousRevision,
+    exceptions.UnknownRevision,
+    exceptions.Locked,
+    exceptions.MultipleHeads,
+    exceptions.RevisionConflict,
+    exceptions.LockLost,
+    exceptions.RecoveryRequired,
+    exceptions.OperationInProgress,
+    exceptions.OperationInterrupted,
+    exceptions.PreconditionFailed,
+    RequestEntityTooLarge,
+    exceptions.UnsupportedMediaType,
+    exceptions.MigrationFailed,
+    exceptions.IdempotencyKeyReused,
+    *UNAVAILABLE,
+)
+WRITE_HEADERS = query_params(WriteHeaders, location="header")
+_headers = WriteHeaders()
+
+
+def perform(kind: str, request_schema: Schema, result_schema: Schema):
+    """Parse the request, call the service's ``kind``, dump its answer."""
+    args = parsing.body(request_schema)
+    headers = parsing.headers(_headers)
+    ctx = CallContext(
+        actor=g.get("actor", "anonymous"),
+        client_address=request.remote_addr,
+        lock_timeout=args.pop("lock_timeout"),
+        expected_current=expected_current(args.pop("expected_current", None)),
+        idempotency_key=headers.get("idempotency_key"),
+    )
+    call = partial(getattr(service(), kind), **args)
+    if asynchronous.wanted(headers.get("prefer")):
+        return _dumped(asynchronous.start(call, ctx), result_schema)
+    return _dumped(call(ctx=ctx), result_schema)
+
+
+def _dumped(outcome: Outcome, result_schema: Schema):
+    replayed = {"Idempotent-Replayed": "true"}
+    if isinstance(outcome, KeptAnswer):  # kept as HTTP by an earlier version
+        failed = outcome.status >= 400
+        mimetype = PROBLEM_MEDIA_TYPE if failed else "application/json"
+        return Response(outcome.body, outcome.status, replayed, mimetype=mimetype)
+    if isinstance(outcome, Accepted):
+        body, headers = asynchronous.accepted(outcome.operation_id)
+        return body, 202, {**headers, **(replayed if outcome.replayed else {})}
+    g.operation_id = outcome.operation_id  # for the request's log line
+    return result_schema.dump(outcome), 200, replayed if outcome.replayed else {}
 
 
 @ns.route("/upgrade")

@@ -31,7 +31,7 @@ class Health(Resource):
 @ns.doc(security=[])  # load balancers probe without a token: the answer names no URL or revision
 class Ready(Resource):
     @ns.response(200, "Ready", readiness_model)
-    @documents_problems(ns, 503)
+    @documents_problems(ns, exceptions.NotReady)
     def get(self):
         """Answer 200 when the database answers and the migrations directory loads."""
         svc = service()

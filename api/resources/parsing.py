@@ -70,6 +70,16 @@ def query(schema: Schema) -> dict:
     return _validated(schema, args.to_dict())
 
 
+def headers(schema: Schema) -> dict:
+    """The request headers ``schema`` names (by data_key), validated; absent ones left out.
+
+    :raises InvalidRequest:
+    """
+    wanted = (field.data_key or name for name, field in schema.fields.items())
+    given = {name: request.headers[name] for name in wanted if name in request.headers}
+    return _validated(schema, given)
+
+
 _PathRevisions = Schema.from_dict({"rev": revision_target(required=True)}, name="PathRevisions")
 
 

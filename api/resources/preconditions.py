@@ -12,18 +12,22 @@ def etag(current: tuple[str, ...] | list[str]) -> str:
     return '"' + ("+".join(sorted(current)) or "base") + '"'
 
 
-def if_match() -> tuple[str, ...] | None:
-    """The revisions an If-Match header expects, or None without one (empty, or ``*``).
+def expected_current(from_body: list[str] | None) -> tuple[str, ...] | None:
+    """The revisions the caller expects the database at: If-Match (its format checked with
+    the other headers, see parsing.write_headers) and/or the body's ``expected_current``.
 
-    :raises InvalidRequest: a weak or malformed tag, or several tags.
+    :raises PreconditionFailed: the two name different revisions.
     """
-    value = request.headers.get("If-Match")
-    if value is None or value.strip() in ("", "*"):
-        return None
-    tag = value.strip()
-    if "," in tag or not (len(tag) >= 3 and tag[0] == tag[-1] == '"'):
-        raise exceptions.InvalidRequest(
-            'If-Match takes one strong ETag from GET /current, e.g. If-Match: "ab12cd34ef56".'
+    tags = request.if_match  # parsed by Werkzeug; "*" or an empty header expects nothing
+    from_header = None
+    if tags and not tags.star_tag:
+        (tag,) = tags.as_set()
+        from_header = () if tag == "base" else tuple(tag.split("+"))
+    from_body = tuple(from_body) if from_body is not None else None
+    if from_header is not None and from_body is not None and set(from_header) != set(from_body):
+        # The database cannot be at both: whichever it is at, one precondition fails.
+        raise exceptions.PreconditionFailed(
+            "If-Match and expected_current name different revisions; nothing was done.",
+            expected=sorted(set(from_header) | set(from_body)),
         )
-    inner = tag[1:-1]
-    return () if inner == "base" else tuple(inner.split("+"))
+    return from_header if from_header is not None else from_body

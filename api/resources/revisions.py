@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from flask_restx import Namespace, Resource
 
+from api.exceptions import AmbiguousRevision, InvalidRequest, MultipleHeads, UnknownRevision
 from api.openapi import model, query_params
 from api.resources import parsing
-from api.resources.problems_doc import documents_problems
+from api.resources.problems_doc import UNAVAILABLE, documents_problems
 from api.schemas.revisions import (
     RevisionListQuery,
     RevisionPageSchema,
@@ -26,7 +27,7 @@ revision_model = model(ns, RevisionSchema)
 class RevisionList(Resource):
     @ns.doc(params=query_params(RevisionListQuery))
     @ns.response(200, "The revisions, newest first", page_model)
-    @documents_problems(ns, 400, 503)
+    @documents_problems(ns, InvalidRequest, *UNAVAILABLE)
     def get(self):
         """List the revision graph, newest first, with what the database has applied."""
         args = parsing.query(RevisionListQuery())
@@ -37,7 +38,9 @@ class RevisionList(Resource):
 @ns.param("rev", "A revision id, unique prefix, or symbol: head, base, <label>@head")
 class Revision(Resource):
     @ns.response(200, "The revision", revision_model)
-    @documents_problems(ns, 400, 404, 409, 503)
+    @documents_problems(
+        ns, InvalidRequest, AmbiguousRevision, UnknownRevision, MultipleHeads, *UNAVAILABLE
+    )
     def get(self, rev: str):
         """Show one revision."""
         return dump_revision(service().show(parsing.path_revision(rev)))

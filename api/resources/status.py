@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from flask_restx import Namespace, Resource
 
+from api.exceptions import MultipleHeads, RevisionConflict
 from api.openapi import model
 from api.resources.preconditions import etag
-from api.resources.problems_doc import documents_problems
+from api.resources.problems_doc import UNAVAILABLE, documents_problems
 from api.schemas.revisions import BranchListSchema, RevisionListSchema
 from api.schemas.status import CurrentSchema
 from api.service import service
@@ -24,7 +25,7 @@ _current, _revisions, _branches = CurrentSchema(), RevisionListSchema(), BranchL
 @ns.route("/current")
 class Current(Resource):
     @ns.response(200, "The database's revision", current_model)
-    @documents_problems(ns, 409, 503)
+    @documents_problems(ns, RevisionConflict, MultipleHeads, *UNAVAILABLE)
     def get(self):
         """Show the database's revision, the heads, and what an upgrade would apply."""
         state = service().current()
@@ -34,7 +35,7 @@ class Current(Resource):
 @ns.route("/heads")
 class Heads(Resource):
     @ns.response(200, "The head revisions", heads_model)
-    @documents_problems(ns, 503)
+    @documents_problems(ns, *UNAVAILABLE)
     def get(self):
         """List the head revisions (flask db heads)."""
         return _revisions.dump({"items": service().heads()})
@@ -43,7 +44,7 @@ class Heads(Resource):
 @ns.route("/branches")
 class Branches(Resource):
     @ns.response(200, "The branch points", branches_model)
-    @documents_problems(ns, 503)
+    @documents_problems(ns, *UNAVAILABLE)
     def get(self):
         """List the branch points and what follows each (flask db branches)."""
         return _branches.dump({"items": service().branches()})

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
-from api.schemas.fields import bounded, revision_ids, revision_target, strict_boolean
+from api.schemas.fields import (
+    bounded,
+    revision_id,
+    revision_ids,
+    revision_target,
+    strict_boolean,
+)
 
 MAX_LOCK_TIMEOUT = 60.0
 
@@ -18,16 +24,23 @@ class _WriteRequest(Schema):
         metadata={"description": "Seconds to wait for another migration to finish (then 409)."},
     )
     expected_current = fields.List(
-        revision_target(),
+        revision_id(),
         validate=validate.Length(max=32),
         metadata={
-            "description": "The revisions you believe the database is at ([] for none); "
-            "412 if it has moved. Same as If-Match with GET /current's ETag."
+            "description": "The revision ids you believe the database is at, as GET /current "
+            "lists them ([] for none); 412 if it has moved. Symbols such as 'head' are refused "
+            "(400). Same as If-Match with GET /current's ETag."
         },
     )
 
 
+# Each request's Meta.example is what Swagger UI pre-fills for "Try it out" (api.openapi puts
+# it in the spec): a body that works as shown. Without one, Swagger UI made a body up field by
+# field: expected_current ["head"] (412 at head) and a stamp "resolves": "string" (412).
 class UpgradeRequest(_WriteRequest):
+    class Meta:
+        example = {"target": "head", "sql": False, "lock_timeout": 5}
+
     target = revision_target(load_default="head")
     sql = strict_boolean(
         load_default=False,
@@ -38,6 +51,9 @@ class UpgradeRequest(_WriteRequest):
 
 
 class DowngradeRequest(_WriteRequest):
+    class Meta:
+        example = {"target": "-1", "sql": False, "lock_timeout": 5}
+
     target = revision_target(required=True, example="-1")
     sql = strict_boolean(
         load_default=False,
@@ -48,6 +64,9 @@ class DowngradeRequest(_WriteRequest):
 
 
 class StampRequest(_WriteRequest):
+    class Meta:
+        example = {"target": "head", "purge": False, "lock_timeout": 5}
+
     target = revision_target(required=True)
     purge = strict_boolean(
         load_default=False,
@@ -58,6 +77,38 @@ class StampRequest(_WriteRequest):
         metadata={
             "description": "The id of the operation this stamp acknowledges, required while "
             "one awaits recovery (409 recovery-required names it)."
+        },
+    )
+
+
+MAX_KEY_LENGTH = 255
+
+
+class WriteHeaders(Schema):
+    """The request headers of POST /upgrade, /downgrade and /stamp, checked and documented."""
+
+    idempotency_key = fields.String(
+        data_key="Idempotency-Key",
+        validate=[
+            validate.Length(min=1, max=MAX_KEY_LENGTH),
+            validate.Regexp(r"^[\x20-\x7e]+$", error="Printable ASCII characters only."),
+        ],
+        metadata={"description": "A retry with the same key and body returns the first answer."},
+    )
+    if_match = fields.String(
+        data_key="If-Match",
+        # One strong ETag (as GET /current gives), "*" or nothing; Werkzeug parses it then.
+        validate=validate.Regexp(
+            r'^\s*(|\*|"[^",]+")\s*$',
+            error='One strong ETag from GET /current, e.g. If-Match: "ab12cd34ef56".',
+        ),
+        metadata={"description": "The ETag of GET /current; 412 if the database has moved."},
+    )
+    prefer = fields.String(
+        data_key="Prefer",
+        metadata={
+            "description": "respond-async: answer 202 with `Location: /operations/{id}` at once "
+            "(other preferences are ignored, as RFC 7240 asks)."
         },
     )
 

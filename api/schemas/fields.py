@@ -19,6 +19,10 @@ REVISION_MAX_LENGTH = 128
 # URL variables that name a revision (GET /revisions/<rev>): checked like a body's target
 # (api.resources.parsing.path_revision) and documented so (api.openapi).
 REVISION_PATH_ARGS = frozenset({"rev"})
+# A revision id as the version table holds it and GET /current lists it. Not a symbol: the
+# revisions a caller believes the database is at are compared as they are, so "head" would
+# never match (it answered 412 at head); it is refused (400), and the spec says so.
+REVISION_ID_PATTERN = re.compile(r"^(?!(?:head|heads|base)$)[A-Za-z0-9_]{1,64}$", re.ASCII)
 REVISION_PATTERN_DOC = (
     "A revision id or unique prefix, 'head', 'heads', 'base', '<label>@head', "
     "or a relative step such as '+1', '-1', 'head-2'."
@@ -62,6 +66,18 @@ def revision_target(**kwargs) -> fields.String:
             _FullMatch(REVISION_PATTERN, error="Not a revision target: {input}"),
         ],
         metadata={"description": REVISION_PATTERN_DOC, "example": kwargs.pop("example", "head")},
+        **kwargs,
+    )
+
+
+def revision_id(**kwargs) -> fields.String:
+    """A full revision id, as GET /current lists it; symbols, steps and labels are refused."""
+    return fields.String(
+        validate=_FullMatch(
+            REVISION_ID_PATTERN,
+            error="Not a revision id: {input}. Give the ids GET /current lists, not a symbol.",
+        ),
+        metadata={"description": "A revision id, as GET /current lists it."},
         **kwargs,
     )
 

@@ -6,7 +6,12 @@ from marshmallow import Schema, fields
 
 
 class ProblemSchema(Schema):
-    type = fields.String(metadata={"example": "urn:migrateway:problem:unknown-revision"})
+    type = fields.String(
+        metadata={
+            "description": "urn:migrateway:problem:<slug>; each status's description lists "
+            "its slugs, and its example shows the first."
+        }
+    )
     title = fields.String()
     status = fields.Integer()
     detail = fields.String()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields
 
-from api.allocation import long_lived
+from api.gc_pause import long_lived
 from api.schemas.fields import ScriptDateTime, bounded, revision_ids
 
 MAX_LIMIT = 100_000

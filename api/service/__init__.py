@@ -13,21 +13,18 @@ from flask import current_app
 from sqlalchemy import Engine
 
 from api import exceptions
+from api.service import commands
 from api.service import oplog as log
-from api.service import writes
 from api.service.alembic_env import build_config
+from api.service.commands import Write
+from api.service.context import CallContext
 from api.service.database import DEFAULT_VERSION_TABLE, VersionTable, current_heads, reachable
-from api.service.graph import GraphCache, RevisionGraph
+from api.service.graph import RevisionGraph
+from api.service.graph_cache import GraphCache
+from api.service.idempotency import Outcome
 from api.service.lock import LockTimeout, migration_lock
 from api.service.oplog import Operation, OperationLog
-from api.service.results import (
-    Branch,
-    CallContext,
-    CurrentState,
-    RevisionInfo,
-    RevisionPage,
-    RunResult,
-)
+from api.service.results import Branch, CurrentState, RevisionInfo, RevisionPage
 
 __all__ = ["MigrationService"]
 
@@ -140,7 +137,7 @@ class MigrationService:
 
     def upgrade(
         self, target: str = "head", sql: bool = False, ctx: CallContext | None = None
-    ) -> RunResult:
+    ) -> Outcome:
         """Upgrade to ``target`` (a revision, ``head``, ``heads``, ``+N``, ``label@head``).
 
         With ``sql`` the SQL from the database's actual revision to the target is returned
@@ -149,17 +146,15 @@ class MigrationService:
         :raises Locked, PreconditionFailed, RecoveryRequired, UnknownRevision, MultipleHeads,
             RevisionConflict, MigrationFailed, DatabaseUnavailable:
         """
-        return writes.run(self, "upgrade", target, sql=sql, ctx=ctx or CallContext())
+        return commands.run(self, Write("upgrade", target, sql=sql), ctx or CallContext())
 
-    def downgrade(
-        self, target: str, sql: bool = False, ctx: CallContext | None = None
-    ) -> RunResult:
+    def downgrade(self, target: str, sql: bool = False, ctx: CallContext | None = None) -> Outcome:
         """Downgrade to ``target`` (a revision, ``-N``, ``base``); see :meth:`upgrade`.
 
         A relative step from several heads is refused: which branch it walks down is a guess
         (Alembic only warns), and a rollback must never guess.
         """
-        return writes.run(self, "downgrade", target, sql=sql, ctx=ctx or CallContext())
+        return commands.run(self, Write("downgrade", target, sql=sql), ctx or CallContext())
 
     def stamp(
         self,
@@ -167,16 +162,15 @@ class MigrationService:
         purge: bool = False,
         resolves: str | None = None,
         ctx: CallContext | None = None,
-    ) -> RunResult:
+    ) -> Outcome:
         """Set the version table to ``target`` without running any migration.
 
         While an operation that stopped part-way through a revision awaits recovery, a stamp
         must name it in ``resolves``: that records the operator's acknowledgement, and a stamp
         decided before that failure is refused instead of silently clearing it.
         """
-        return writes.run(
-            self, "stamp", target, purge=purge, resolves=resolves, ctx=ctx or CallContext()
-        )
+        write = Write("stamp", target, purge=purge, resolves=resolves)
+        return commands.run(self, write, ctx or CallContext())
 
     # -- the operation log ----------------------------------------------------------------
 
@@ -208,9 +202,6 @@ class MigrationService:
             self._reap()
             op = self.oplog.by_key(key)
         return op
-
-    def save_response(self, op_id: str, status: int, body: str) -> None:
-        self.oplog.save_response(op_id, status, body)
 
     def _reap(self) -> None:
         # An operation left running by a dead process shows as interrupted as soon as its

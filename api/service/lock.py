@@ -27,7 +27,7 @@ from contextlib import contextmanager
 
 from sqlalchemy import Connection, Engine, text
 
-from api.service.unanswered import unbound
+from api.service.tcp_user_timeout import unbound
 
 _POLL_SECONDS = 0.05
 # For in-memory SQLite, which no other process can see.
@@ -78,7 +78,8 @@ class _ServerLock(HeldLock):
         if not connection.execute(self._bind_sql, self._params).scalar():
             raise LockLost("another migration is still running on this database")
         # Closed, not pooled, when env.py lets go of it: the run lock ends with it. And, as any
-        # connection a migration runs on, it rides out a network blip (api/service/unanswered.py).
+        # connection a migration runs on, it rides out a network blip
+        # (api/service/tcp_user_timeout.py).
         connection.detach()
         unbound(connection.connection.dbapi_connection)
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -70,18 +69,5 @@ class RunResult:
     duration_ms: float = 0.0
     sql: str | None = None
     operation_id: str | None = None
-
-
-@dataclass(frozen=True)
-class CallContext:
-    """Who asks, from where, and on what conditions: recorded with the operation."""
-
-    actor: str = "anonymous"
-    client_address: str | None = None
-    lock_timeout: float = 5.0
-    # The revisions the caller believes the database is at (If-Match / expected_current).
-    expected_current: tuple[str, ...] | None = None
-    idempotency_key: str | None = None
-    request_hash: str | None = None
-    # Called with the operation's id once it is recorded (for answers that do not wait).
-    on_recorded: Callable[[str], None] | None = None
+    # The answer kept for this call's Idempotency-Key, given again.
+    replayed: bool = False

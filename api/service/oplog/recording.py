@@ -118,7 +118,7 @@ class OperationLog(LogReads):
 
         Without ``transactional_ddl``, one that had begun a revision may have left part of it
         applied: it is marked ``partial_possible`` (its first revision's start is always
-        written, see api/service/writes.py; a stamp changes only the version table).
+        written, see api/service/progress.py; a stamp changes only the version table).
         """
         if not self._exists():
             return 0

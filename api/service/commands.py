@@ -1,0 +1,246 @@
+"""Upgrade, downgrade and stamp: once per key, under the database lock, recorded, read back."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
+
+from alembic.config import Config
+
+from api import exceptions
+from api.service import idempotency
+from api.service import oplog as log
+from api.service.alembic_errors import revision_errors
+from api.service.context import CallContext
+from api.service.database import describe_error
+from api.service.failure import failure, lock_guard
+from api.service.graph import RevisionGraph
+from api.service.lock import HeldLock, LockTimeout, migration_lock
+from api.service.progress import ProgressWriter
+from api.service.recovery import check_preconditions
+from api.service.results import RunResult
+from api.service.runner import StepsFailed, StepTimer, elapsed_ms, run_env
+
+if TYPE_CHECKING:
+    from api.service import MigrationService
+
+# A step relative to the current revision: "-1", "+2" (not "head-1" or "label@-1"). From
+# several heads, which branch it walks is a guess (Alembic only warns): a rollback must not guess.
+_RELATIVE = re.compile(r"^[+-]\d+$")
+
+# What the log says each step did; a dry run only renders SQL.
+_VERBS = {"upgrade": "applied", "downgrade": "reverted", "stamp": "stamped"}
+
+
+@dataclass(frozen=True)
+class Write:
+    """One upgrade, downgrade or stamp, as asked."""
+
+    kind: str
+    target: str
+    sql: bool = False
+    purge: bool = False
+    resolves: str | None = None
+
+    def request(self) -> dict:
+        """What was asked, as the request said it (for the Idempotency-Key's fingerprint)."""
+        if self.kind != "stamp":
+            return {"target": self.target, "sql": self.sql}
+        asked = {"target": self.target, "purge": self.purge}
+        return asked if self.resolves is None else {**asked, "resolves": self.resolves}
+
+    def plan(self, graph: RevisionGraph, heads: tuple[str, ...]):
+        """Alembic's steps from ``heads`` (what ``alembic.command`` would run)."""
+        script = graph.script
+        if self.kind == "upgrade":
+            return script._upgrade_revs(self.target, heads)
+        if self.kind == "downgrade":
+            return script._downgrade_revs(self.target, heads)
+        return script._stamp_revs((self.target,), () if self.purge else heads)
+
+
+def run(svc: MigrationService, write: Write, ctx: CallContext) -> idempotency.Outcome:
+    """Run one write from start to recorded end, once per Idempotency-Key.
+
+    :raises Locked, PreconditionFailed, RecoveryRequired, UnknownRevision, MultipleHeads,
+        RevisionConflict, MigrationFailed, LockLost, DatabaseUnavailable, and the problem a
+        replayed key first got:
+    """
+    start = time.perf_counter()
+    key = ctx.idempotency_key
+    if key:
+        asked = {"expected": ctx.expected_current, **write.request()}
+        ctx = replace(ctx, request_hash=idempotency.fingerprint(write.kind, asked))
+        prior = svc.operation_by_key(key)
+        if prior is not None:
+            return idempotency.replay(prior, ctx.request_hash)
+    config = svc.config()
+    graph = svc.graph(config)
+    try:
+        with _locked(svc, ctx) as (lock_wait_ms, held):
+            # Kept under the lock, so a retry that waited for it finds the answer.
+            keep = key is not None and ctx.on_recorded is None
+            recorded: list[str] = []  # this call's operation, once recorded
+            try:
+                result = _under_lock(svc, graph, config, write, ctx, lock_wait_ms, held, recorded)
+            except exceptions.Problem as problem:
+                # Only a problem of this call's own operation: one refused before it was
+                # recorded ran nothing, and may name another operation (recovery-required).
+                if keep and recorded:
+                    idempotency.keep_problem(svc.oplog, recorded[0], problem)
+                raise
+            result.duration_ms = elapsed_ms(start)
+            if keep:
+                idempotency.keep(svc.oplog, result.operation_id, result)
+            return result
+    except exceptions.AlreadyDone as done:  # the key was recorded while this call waited
+        return idempotency.replay(done.operation, ctx.request_hash)
+
+
+def _under_lock(
+    svc, graph, config, write: Write, ctx, lock_wait_ms, held, recorded: list[str]
+) -> RunResult:
+    if ctx.idempotency_key:
+        done = svc.oplog.by_key(ctx.idempotency_key)
+        if done is not None:
+            raise exceptions.AlreadyDone(done)
+    # Read under the lock: a late caller whose work is already done gets a no-op.
+    before = svc.database_heads()
+    check_preconditions(svc, write.kind, write.sql, before, write.resolves, ctx)
+    planned = _planned(graph, write, before)
+    op = svc.oplog.start(
+        kind=write.kind,
+        actor=ctx.actor,
+        target=write.target,
+        sql=write.sql,
+        from_=before,
+        client_address=ctx.client_address,
+        idempotency_key=ctx.idempotency_key,
+        request_hash=ctx.request_hash,
+        lock_wait_ms=lock_wait_ms,
+        steps_total=len(planned),
+        resolves=write.resolves,
+    )
+    recorded.append(op.id)
+    if ctx.on_recorded is not None:
+        if ctx.idempotency_key:
+            idempotency.keep(svc.oplog, op.id, idempotency.Accepted(op.id))
+        ctx.on_recorded(op.id)
+    result = RunResult(from_=before, to=before, operation_id=op.id)
+    if planned or write.sql or write.purge:
+        _execute(svc, graph, config, write, result, held)
+    svc.oplog.finish(
+        op.id, status=log.SUCCEEDED, to=result.to, steps=result.steps, resolves=write.resolves
+    )
+    return result
+
+
+def _planned(graph: RevisionGraph, write: Write, before: tuple[str, ...]) -> list:
+    """The steps from ``before``, refused before anything is recorded when they cannot run.
+
+    :raises RevisionConflict, UnknownRevision, MultipleHeads:
+    """
+    if write.kind == "downgrade" and _RELATIVE.match(write.target) and len(before) > 1:
+        raise exceptions.RevisionConflict(
+            f"The database has several heads; '{write.target}' does not say which branch to "
+            "walk down. Name the revision to downgrade to.",
+            current=list(before),
+        )
+    # From a merge point, Alembic says only "Ambiguous walk": name its parents instead.
+    at = graph.by_id.get(before[0]) if len(before) == 1 else None
+    parents = at.down_revisions if at is not None else ()
+    if write.kind == "downgrade" and _RELATIVE.match(write.target) and len(parents) > 1:
+        raise exceptions.RevisionConflict(
+            f"The database is at a merge point ({before[0]}); '{write.target}' does not say "
+            "which branch to walk down. Name the revision to downgrade to; one step down is "
+            f"{' or '.join(parents)} (either reverts {before[0]} alone).",
+            current=list(before),
+            candidates=list(parents),
+        )
+    if not (write.kind == "stamp" and write.purge):
+        graph.check_known(before)
+    try:
+        with revision_errors(graph.script.revision_map):
+            return list(write.plan(graph, before))
+    except exceptions.RevisionConflict as conflict:
+        conflict.extra.setdefault("current", list(before))
+        raise
+
+
+def _execute(svc, graph, config: Config, write: Write, result: RunResult, held: HeldLock) -> None:
+    """Run the steps through env.py; fill ``result`` from what the database says after.
+
+    :raises MigrationFailed, LockLost:
+    """
+    op_id, sql = result.operation_id, write.sql
+    progress = None if sql else ProgressWriter(svc.oplog, op_id)
+    timer = StepTimer(
+        operation_id=op_id, verb="rendered" if sql else _VERBS[write.kind], on_step=progress
+    )
+    if not sql:
+        timer.guard = lock_guard(svc, op_id, held, timer)
+    try:
+        run_env(
+            config,
+            graph.script,
+            lambda heads: write.plan(graph, heads),
+            as_sql=sql,
+            starting_rev=result.from_ if sql else None,
+            purge=write.purge,
+            version_table=svc.version_table,
+            timer=timer,
+            bind=None if sql else held.bind,
+        )
+    except StepsFailed as failed:
+        raise failure(
+            svc, graph, op_id, write.kind, write.target, result.from_, failed
+        ) from failed.error
+    finally:
+        if progress is not None:
+            progress.close()
+    if not sql:
+        result.to = svc.database_heads()
+    if write.kind != "stamp":
+        result.steps = timer.done
+    if sql:
+        result.sql = config.output_buffer.getvalue()
+
+
+@contextmanager
+def _locked(svc: MigrationService, ctx: CallContext) -> Iterator[tuple[float, HeldLock]]:
+    """Hold the migration lock; yield how many ms it took to get, and the lock. Holding it
+    proves any operation still 'running' belongs to a dead process. Dry runs take it too:
+    they render from the database's revision, which must not move meanwhile, and an operation
+    that holds no lock could not be told from a dead one.
+
+    :raises Locked, DatabaseUnavailable:
+    """
+    with ExitStack() as stack:
+        waited = time.perf_counter()
+        try:
+            held = stack.enter_context(migration_lock(svc.engine, ctx.lock_timeout))
+        except LockTimeout:
+            holder = svc.oplog.running()
+            raise exceptions.Locked(
+                f"Another migration holds the lock; waited {ctx.lock_timeout:g} s. "
+                "Retry later, or pass a longer lock_timeout.",
+                holder=None
+                if holder is None
+                else {
+                    "id": holder.id,
+                    "kind": holder.kind,
+                    "actor": holder.actor,
+                    "since": holder.started_at.isoformat(),
+                },
+            ) from None
+        except Exception as exc:
+            raise exceptions.DatabaseUnavailable(
+                f"The migration lock cannot be taken: {describe_error(exc)}"
+            ) from exc
+        wait_ms = elapsed_ms(waited)
+        svc.oplog.mark_interrupted(svc.transactional_ddl)
+        yield wait_ms, held

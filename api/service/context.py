@@ -1,0 +1,23 @@
+"""What a caller brings to a write: who, from where, on what conditions, under which key."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class CallContext:
+    """Who asks, from where, and on what conditions: recorded with the operation."""
+
+    actor: str = "anonymous"
+    client_address: str | None = None
+    lock_timeout: float = 5.0
+    # The revisions the caller believes the database is at (If-Match / expected_current).
+    expected_current: tuple[str, ...] | None = None
+    # Idempotency-Key, and a digest of the request it came with (the same key with another
+    # request is refused).
+    idempotency_key: str | None = None
+    request_hash: str | None = None
+    # Called with the operation's id once it is recorded (for answers that do not wait).
+    on_recorded: Callable[[str], None] | None = None

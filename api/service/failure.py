@@ -1,0 +1,122 @@
+"""How a write that stopped is told: read back from the database, recorded, logged, raised."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from typing import TYPE_CHECKING
+
+from api import exceptions
+from api.service import oplog as log
+from api.service.database import describe_error
+from api.service.graph import RevisionGraph
+from api.service.lock import HeldLock, LockLost
+from api.service.runner import StepsFailed, StepTimer
+
+if TYPE_CHECKING:
+    from api.service import MigrationService
+
+logger = logging.getLogger(__name__)
+
+
+def lock_guard(svc: MigrationService, op_id: str, held: HeldLock, timer: StepTimer):
+    """Before each revision and commit: prove the lock is still held. When it is lost, the
+    operation is recorded as failed at once, while this connection still holds the run lock:
+    whoever takes the lock next must not mistake it for one that died inside a revision."""
+
+    def guard() -> None:
+        try:
+            held.verify()
+        except LockLost as lost:
+            with contextlib.suppress(Exception):  # _failure records it again, or the reaper
+                svc.oplog.finish(
+                    op_id, status=log.FAILED, to=None, steps=timer.done, error=f"{lost}."
+                )
+            raise
+
+    return guard
+
+
+def failure(
+    svc: MigrationService,
+    graph: RevisionGraph,
+    op_id: str,
+    kind: str,
+    target: str,
+    before: tuple[str, ...],
+    failed: StepsFailed,
+) -> exceptions.Problem:
+    """Describe a failed run from what the database says now, never from assumptions."""
+    try:
+        now: list[str] | None = list(svc.database_heads())
+    except exceptions.DatabaseUnavailable:
+        now = None
+    running = failed.timer.running
+    partial = running is not None and not svc.transactional_ddl and kind != "stamp"
+    lost = isinstance(failed.error, LockLost)
+    error = f"{failed.error}." if lost else describe_error(failed.error)
+    # A step counts once its transaction committed; where DDL is transactional, steps run in
+    # one transaction are undone together, so what the database holds now decides.
+    completed = failed.timer.done
+    if now is not None and kind != "stamp":
+        applied = graph.applied(tuple(now))
+        completed = [s for s in completed if (s.revision in applied) == (kind == "upgrade")]
+    if running:
+        where = f"revision {running.revision}"
+    elif lost:
+        where = "between revisions"
+    else:
+        where = "env.py, before any revision ran"
+    svc.oplog.finish(
+        op_id,
+        status=log.FAILED,
+        to=now,
+        steps=completed,
+        error=error,
+        failed_revision=running.revision if running else None,
+        partial_possible=partial,
+    )
+    logger.error(
+        "operation %s (%s to %s) failed in %s: %s",
+        op_id,
+        kind,
+        target,
+        where,
+        error,
+        extra={
+            "event": "operation_failed",
+            "operation_id": op_id,
+            "revision": running.revision if running else None,
+            "error": error,
+        },
+    )
+    detail = f"{kind} to {target} failed in {where}: {_sentence(error)}"
+    if partial:
+        detail += (
+            " This database has no transactional DDL: part of the revision may have run. "
+            "Inspect the schema, then POST /stamp with the revision it matches."
+        )
+    elif lost:
+        detail += (
+            " No other migration ran meanwhile; the chain stopped at a revision boundary. "
+            "Read GET /current and retry."
+        )
+    problem = exceptions.LockLost if lost else exceptions.MigrationFailed
+    return problem(
+        detail,
+        operation_id=op_id,
+        failed_revision=running.revision if running else None,
+        error=error,
+        partial_possible=partial,
+        completed=[
+            {"revision": s.revision, "message": s.message, "duration_ms": s.duration_ms}
+            for s in completed
+        ],
+        **{"from": list(before)},
+        current=now,
+    )
+
+
+def _sentence(text: str) -> str:
+    """``text`` ending as a sentence, so that another can follow it."""
+    return text if text.endswith((".", "!", "?")) else text + "."
