@@ -6,8 +6,6 @@ import logging
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 import pytest
 from alembic import command
@@ -15,36 +13,11 @@ from alembic.config import Config
 
 from api import create_app, db
 from api.config import PROJECT_ROOT
+from api.service.alembic_env import preserved_logging
 from tests.databases import tables, version_rows
 from tests.tokens import authorized
 
 pytestmark = pytest.mark.usefixtures("sqlite_only")
-
-
-@contextmanager
-def logging_restored() -> Iterator[None]:
-    """Undo what the commands' env.py does to this process's logging: Flask-Migrate's template
-    calls logging.config.fileConfig(), which disables every existing logger. In a subprocess
-    that died with it; in-process it would leak into the rest of the suite."""
-    root = logging.getLogger()
-    saved_root = (root.level, list(root.handlers))
-    saved = {
-        name: (lg.disabled, lg.level, list(lg.handlers), lg.propagate)
-        for name, lg in logging.Logger.manager.loggerDict.items()
-        if isinstance(lg, logging.Logger)
-    }
-    try:
-        yield
-    finally:
-        root.setLevel(saved_root[0])
-        root.handlers[:] = saved_root[1]
-        for name, lg in list(logging.Logger.manager.loggerDict.items()):
-            if isinstance(lg, logging.Logger):
-                disabled, level, handlers, propagate = saved.get(
-                    name, (False, logging.NOTSET, [], True)
-                )
-                lg.disabled, lg.level, lg.propagate = disabled, level, propagate
-                lg.handlers[:] = handlers
 
 
 def flask_db_process(env: dict, *args: str) -> str:
@@ -87,7 +60,7 @@ def test_tutorial_commands_on_a_new_directory(tmp_path, monkeypatch):
     def flask_db(*args: str) -> str:
         cli_app = create_app({"MIGRATIONS_DIR": str(directory), "DATABASE_URL": url})
         try:
-            with logging_restored():
+            with preserved_logging():
                 result = cli_app.test_cli_runner().invoke(args=["db", *args])
         finally:
             with cli_app.app_context():

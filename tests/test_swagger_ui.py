@@ -1,4 +1,5 @@
-"""Swagger UI as a person uses it, in headless Chromium: authorize, try GET /current, read it."""
+"""Swagger UI as a person uses it, in headless Chromium: authorize, try GET /current and
+POST /upgrade with the body it pre-fills, read the answers."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import os
 import pytest
 from playwright.sync_api import expect, sync_playwright
 
+from tests.revision_graph import TIP
 from tests.tokens import FULL
 
 pytestmark = pytest.mark.usefixtures("sqlite_only")
@@ -38,9 +40,24 @@ def browser():
         browser.close()
 
 
-def test_authorize_and_try_get_current(live_server, browser, tmp_path):
+def new_page(browser):
     page = browser.new_page(viewport={"width": 1280, "height": 1000})
     page.set_default_timeout(15_000)
+    return page
+
+
+def authorize(page, url: str) -> None:
+    """Open Swagger UI and authorize with the test token, as a person would."""
+    page.goto(url + "/docs")
+    page.get_by_role("button", name="Authorize").first.click()
+    dialog = page.locator(".dialog-ux")
+    dialog.locator("input").fill(f"Bearer {FULL}")
+    dialog.get_by_role("button", name="Authorize").click()
+    dialog.get_by_role("button", name="Close").click()
+
+
+def test_authorize_and_try_get_current(live_server, browser, tmp_path):
+    page = new_page(browser)
     # Swagger UI's scripts and styles come from the service itself: no CDN, no internet.
     elsewhere = []
 
@@ -51,13 +68,7 @@ def test_authorize_and_try_get_current(live_server, browser, tmp_path):
             elsewhere.append(request.url)
 
     page.on("request", note)
-    page.goto(live_server.url + "/docs")
-
-    page.get_by_role("button", name="Authorize").first.click()
-    dialog = page.locator(".dialog-ux")
-    dialog.locator("input").fill(f"Bearer {FULL}")
-    dialog.get_by_role("button", name="Authorize").click()
-    dialog.get_by_role("button", name="Close").click()
+    authorize(page, live_server.url)
 
     current = page.locator("#operations-status-get_current")
     current.locator(".opblock-summary").click()
@@ -74,3 +85,34 @@ def test_authorize_and_try_get_current(live_server, browser, tmp_path):
     current.scroll_into_view_if_needed()
     page.screenshot(path=tmp_path / "swagger-ui-current.png")
     assert elsewhere == []
+
+
+def test_try_it_out_upgrade_with_the_prefilled_body(live_server, browser, tmp_path):
+    page = new_page(browser)
+    authorize(page, live_server.url)
+
+    upgrade = page.locator("#operations-migrations-post_upgrade")
+    upgrade.locator(".opblock-summary").click()
+    # Each error status shows its own problem type, not one example for all.
+    documented = upgrade.locator(".responses-wrapper tr.response")
+    expect(documented.and_(page.locator("[data-code='409']"))).to_contain_text(
+        "urn:migrateway:problem:locked"
+    )
+    expect(documented.and_(page.locator("[data-code='412']"))).to_contain_text(
+        "urn:migrateway:problem:precondition-failed"
+    )
+
+    upgrade.get_by_role("button", name="Try it out").click()
+    body = upgrade.locator("textarea.body-param__text")
+    prefilled = json.loads(body.input_value())
+    assert prefilled == {"target": "head", "sql": False, "lock_timeout": 5}
+    upgrade.get_by_role("button", name="Execute").click()
+
+    answer = upgrade.locator(".live-responses-table tr.response")
+    expect(answer.locator(".response-col_status")).to_have_text("200")
+    result = json.loads(answer.locator(".response-col_description pre").first.inner_text())
+    assert result["from"] == [] and result["to"] == [TIP] and result["applied"]
+    assert f"Authorization: Bearer {FULL}" in upgrade.locator(".curl-command").inner_text()
+
+    upgrade.scroll_into_view_if_needed()
+    page.screenshot(path=tmp_path / "swagger-ui-upgrade.png")
