@@ -28,7 +28,7 @@ def lock_guard(svc: MigrationService, op_id: str, held: HeldLock, timer: StepTim
         try:
             held.verify()
         except LockLost as lost:
-            with contextlib.suppress(Exception):  # _failure records it again, or the reaper
+            with contextlib.suppress(Exception):  # failure() records it again, or the reaper
                 svc.oplog.finish(
                     op_id, status=log.FAILED, to=None, steps=timer.done, error=f"{lost}."
                 )
