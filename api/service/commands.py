@@ -184,17 +184,18 @@ def _execute(svc, graph, config: Config, write: Write, result: RunResult, held: 
     if not sql:
         timer.guard = lock_guard(svc, op_id, held, timer)
     try:
-        run_env(
-            config,
-            graph.script,
-            lambda heads: write.plan(graph, heads),
-            as_sql=sql,
-            starting_rev=result.from_ if sql else None,
-            purge=write.purge,
-            version_table=svc.version_table,
-            timer=timer,
-            bind=None if sql else held.bind,
-        )
+        with svc.app_context():
+            run_env(
+                config,
+                graph.script,
+                lambda heads: write.plan(graph, heads),
+                as_sql=sql,
+                starting_rev=result.from_ if sql else None,
+                purge=write.purge,
+                version_table=svc.version_table,
+                timer=timer,
+                bind=None if sql else held.bind,
+            )
     except StepsFailed as failed:
         raise failure(
             svc, graph, op_id, write.kind, write.target, result.from_, failed
