@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from api import create_app, db
 from api.config import PROJECT_ROOT, ConfigurationError
 from tests.databases import tables, version_rows
+from tests.servers import Gunicorn
 from tests.tokens import authorized
 
 
@@ -202,3 +203,25 @@ def test_the_command_line_acts_on_the_application_never_on_the_embedded_model(
     assert "batch_alter_table('tag'" in text and "add_column(sa.Column('color'" in text
     assert "drop_table" not in text
     assert set(os.listdir(PROJECT_ROOT / "migrations" / "versions")) == embedded_before
+
+
+def test_served_by_gunicorn_with_the_code_on_pythonpath(project, tmp_path, sqlite_only):
+    """The README's way: the project on PYTHONPATH, the application named, nothing else."""
+    server = Gunicorn(
+        {
+            "MIGRATEWAY_APP": "blog:create_app()",
+            "PYTHONPATH": str(project.root),
+            "DATABASE_URL": None,
+            "MIGRATIONS_DIR": None,
+        }
+    )
+    try:
+        assert server.get("/ready").json() == {"database": "ok", "migrations": "ok"}
+        r = server.post("/upgrade")
+        assert r.status_code == 200, r.text
+        assert r.json()["to"] == [project.revisions[-1]]
+        # The application's own default: sqlite:///blog.sqlite in its instance folder.
+        own = f"sqlite:///{project.root / 'instance' / 'blog.sqlite'}"
+        assert version_rows(own) == {project.revisions[-1]} and "tag" in tables(own)
+    finally:
+        server.stop()
