@@ -225,3 +225,53 @@ def test_served_by_gunicorn_with_the_code_on_pythonpath(project, tmp_path, sqlit
         assert version_rows(own) == {project.revisions[-1]} and "tag" in tables(own)
     finally:
         server.stop()
+
+
+BREAKS = '''"""breaks
+
+Revision ID: 0badc0ffee00
+Revises: {down}
+Create Date: 2026-12-01 00:00:00
+"""
+from alembic import op
+import sqlalchemy as sa
+
+revision = "0badc0ffee00"
+down_revision = "{down}"
+branch_labels = None
+depends_on = None
+
+
+def upgrade():
+    op.create_table("audit", sa.Column("id", sa.Integer, primary_key=True))
+    op.execute("INSERT INTO no_such_table VALUES (1)")
+
+
+def downgrade():
+    op.drop_table("audit")
+'''
+
+
+def test_a_failing_revision_answers_where_the_database_is(project, serve, database_url, backend):
+    first, second = project.revisions
+    (project.migrations / "versions" / "0badc0ffee00_breaks.py").write_text(
+        BREAKS.format(down=second)
+    )
+    client = serve(database_url)
+    assert client.post("/upgrade", json={"target": first}).status_code == 200
+
+    r = client.post("/upgrade")
+    assert r.status_code == 422, r.get_json()
+    problem = r.get_json()
+    held = version_rows(database_url)
+    assert problem["current"] == sorted(held)
+    assert problem["failed_revision"] == "0badc0ffee00"
+    # What the database holds, never what ran and was rolled back with it.
+    assert [s["revision"] for s in problem["completed"]] == ([second] if second in held else [])
+    assert ("tag" in tables(database_url)) == (second in held)
+    if backend == "postgresql":  # one transaction for the chain (the template's default)
+        assert held == {first} and problem["partial_possible"] is False
+    else:
+        assert problem["partial_possible"] is True
+    logged = client.get(f"/operations/{problem['operation_id']}").get_json()
+    assert logged["status"] == "failed" and logged["to"] == sorted(held)
