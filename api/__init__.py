@@ -62,6 +62,7 @@ def create_app(config: dict | None = None) -> Flask:
             directory=app.config["MIGRATIONS_DIR"],
             database_url=app.config["DATABASE_URL"],
             version_table=version_table,
+            alembic_config=app.config["ALEMBIC_CONFIG"],
         )
 
     for module in (revisions, status, commands, operations, health, metrics):

@@ -25,6 +25,9 @@ def load_config(environ: Mapping[str, str], instance_path: str) -> dict:
         # The target database: the one whose schema is migrated.
         "DATABASE_URL": environ.get("DATABASE_URL", default_db),
         "MIGRATIONS_DIR": environ.get("MIGRATIONS_DIR", str(PROJECT_ROOT / "migrations")),
+        # The project's alembic.ini or pyproject.toml, as for the alembic command; without it
+        # the file is looked for in, then beside, the migrations directory.
+        "ALEMBIC_CONFIG": environ.get("ALEMBIC_CONFIG") or None,
         # Where env.py's context.configure() keeps the applied revisions (version_table and
         # version_table_schema). Reads do not run env.py; every write checks that it agrees.
         "VERSION_TABLE": environ.get("VERSION_TABLE", "alembic_version"),
