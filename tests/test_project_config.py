@@ -14,6 +14,8 @@ from pathlib import Path
 import pytest
 
 from api import create_app, db
+from api.service.import_check import missing
+from api.service.project_files import ProjectFiles, project_files
 from tests.databases import tables, version_rows
 from tests.tokens import authorized
 
@@ -243,3 +245,36 @@ def test_alembic_config_names_the_file(tmp_path, sqlite_only, database_url, isol
         assert version_rows(database_url) == {"0002"}
     finally:
         dispose(app)
+
+
+def test_only_a_file_that_names_the_directory_is_taken(tmp_path):
+    """Flask-Migrate's own alembic.ini first; a file beside the directory only if its
+    script_location is that directory (another project's file next door is left alone)."""
+    project = Project(tmp_path / "project", "generic")
+    migrations = str(project.root / "alembic")
+    assert project_files(migrations) == ProjectFiles(str(project.root / "alembic.ini"), None)
+    other = tmp_path / "project" / "other"
+    other.mkdir()
+    assert project_files(str(other)) is None
+    (other / "alembic.ini").write_text("[alembic]\n")  # Flask-Migrate's layout
+    assert project_files(str(other)) == ProjectFiles(str(other / "alembic.ini"), None)
+    assert project_files(str(other), alembic_config=str(project.root / "alembic.ini")).here == (
+        str(project.root)
+    )
+
+
+def test_a_submodule_is_looked_up_without_importing_its_package(tmp_path, monkeypatch):
+    package = tmp_path / "shop_lookup"
+    package.mkdir()
+    (package / "__init__.py").write_text("raise RuntimeError('imported')\n")
+    (package / "models.py").write_text("")
+    (tmp_path / "shop_flat.py").write_text("")
+    monkeypatch.setattr(sys, "path", [str(tmp_path), *sys.path])
+    assert missing("shop_lookup.models") is None
+    assert (
+        missing("shop_lookup.orders") == "ModuleNotFoundError: No module named 'shop_lookup.orders'"
+    )
+    assert missing("shop_flat.x") == (
+        "ModuleNotFoundError: No module named 'shop_flat.x'; 'shop_flat' is not a package"
+    )
+    assert "shop_lookup" not in sys.modules

@@ -98,7 +98,7 @@ class MigrationService:
         config = self._read_config
         roots = config.attributes[ROOTS]
         env_py = os.path.join(config.get_main_option("script_location"), "env.py")
-        return self._imports.problem(env_py, graph.files(), lambda path: shown_name(path, roots))
+        return self._imports.problem(env_py, graph, lambda path: shown_name(path, roots))
 
     def database_heads(self) -> tuple[str, ...]:
         """The revisions the database's version table holds (one query once warm).
