@@ -74,6 +74,8 @@ def create_app(config: dict | None = None) -> Flask:
             database_url=app.config["DATABASE_URL"],
             version_table=version_table,
             app_context=user.app.app_context if user else None,
+            alembic_config=app.config["ALEMBIC_CONFIG"],
+            app_root=user.project_root if user else None,
         )
     cli.init_app(app, user)
 

@@ -31,6 +31,9 @@ def load_config(environ: Mapping[str, str], instance_path: str) -> dict:
         # the application's, or without one the embedded default (see embedded_default).
         "DATABASE_URL": environ.get("DATABASE_URL") or None,
         "MIGRATIONS_DIR": environ.get("MIGRATIONS_DIR") or None,
+        # The project's alembic.ini or pyproject.toml, as for the alembic command; without it
+        # the file is looked for in, then beside, the migrations directory.
+        "ALEMBIC_CONFIG": environ.get("ALEMBIC_CONFIG") or None,
         # Where env.py's context.configure() keeps the applied revisions (version_table and
         # version_table_schema). Reads do not run env.py; every write checks that it agrees.
         # None: what the application's Migrate() says, else Alembic's default.

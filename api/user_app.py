@@ -4,6 +4,7 @@ the service takes from it: its Migrate extension, migrations directory and datab
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass
 
 import sqlalchemy as sa
@@ -21,6 +22,14 @@ class UserApp:
     state: object  # Flask-Migrate's _MigrateConfig: .migrate, .db, .directory, .configure_args
     directory: str
     database_url: str
+
+    @property
+    def project_root(self) -> str:
+        """The directory the application's top-level package or module lies in: where its
+        project keeps alembic.ini or pyproject.toml (api.service.project_files)."""
+        top = sys.modules[self.app.import_name.split(".")[0]]
+        path = os.path.dirname(os.path.abspath(top.__file__))
+        return os.path.dirname(path) if hasattr(top, "__path__") else path
 
     @property
     def version_table(self) -> tuple[str | None, str | None]:

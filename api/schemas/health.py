@@ -18,3 +18,17 @@ class ReadinessSchema(Schema):
         validate=validate.OneOf(CHECK_STATES),
         metadata={"description": "The migrations directory loads."},
     )
+
+
+class ImportProblemSchema(Schema):
+    """In a not-ready problem: the module env.py or a revision file cannot import."""
+
+    file = fields.String(
+        required=True,
+        metadata={"description": "The file, relative to the migrations directory or project."},
+    )
+    line = fields.Integer(allow_none=True, metadata={"description": "The import's line."})
+    error = fields.String(
+        required=True,
+        metadata={"example": "ModuleNotFoundError: No module named 'blog'"},
+    )

@@ -7,6 +7,7 @@ they never look at a request.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 
@@ -18,15 +19,17 @@ from sqlalchemy import Engine
 from api import exceptions
 from api.service import commands
 from api.service import oplog as log
-from api.service.alembic_env import build_config
+from api.service.alembic_env import ROOTS, build_config
 from api.service.commands import Write
 from api.service.context import CallContext
 from api.service.database import DEFAULT_VERSION_TABLE, VersionTable, current_heads, reachable
 from api.service.graph import RevisionGraph
 from api.service.graph_cache import GraphCache
 from api.service.idempotency import Outcome
+from api.service.import_check import ImportCheck, ImportProblem
 from api.service.lock import LockTimeout, migration_lock
 from api.service.oplog import Operation, OperationLog
+from api.service.project_files import shown_name
 from api.service.results import Branch, CurrentState, RevisionInfo, RevisionPage
 
 __all__ = ["MigrationService"]
@@ -43,6 +46,8 @@ class MigrationService:
         database_url: str,
         version_table: VersionTable = DEFAULT_VERSION_TABLE,
         app_context: Callable[[], AbstractContextManager] | None = None,
+        app_root: str | None = None,
+        alembic_config: str | None = None,
     ):
         self._migrate = migrate
         # The user's application (MIGRATEWAY_APP): its Migrate extension reads current_app,
@@ -52,6 +57,10 @@ class MigrationService:
         self.directory = directory
         self.database_url = database_url
         self.version_table = version_table
+        # Where the project's alembic.ini / pyproject.toml may be (api.service.project_files).
+        self.app_root = app_root
+        self.alembic_config = alembic_config
+        self._imports = ImportCheck()
         self._graphs = GraphCache()
         self._oplog: OperationLog | None = None
         self._read_config: Config | None = None
@@ -73,7 +82,9 @@ class MigrationService:
     def config(self) -> Config:
         """A fresh Alembic Config for one command (it carries that command's output buffer)."""
         with self.app_context():
-            return build_config(self._migrate, self.directory, self.database_url)
+            return build_config(
+                self._migrate, self.directory, self.database_url, self.app_root, self.alembic_config
+            )
 
     def graph(self, config: Config | None = None) -> RevisionGraph:
         """The revision graph; reads reuse one Config (parsing alembic.ini per request cost
@@ -83,6 +94,18 @@ class MigrationService:
                 self._read_config = self.config()
             config = self._read_config
         return self._graphs.get(config)
+
+    def import_problem(self) -> ImportProblem | None:
+        """A module that env.py or a revision file imports and this process cannot find
+        (nothing is run to tell), named safely for an unauthenticated caller.
+
+        :raises MigrationsUnavailable: the directory does not load at all.
+        """
+        graph = self.graph()
+        config = self._read_config
+        roots = config.attributes[ROOTS]
+        env_py = os.path.join(config.get_main_option("script_location"), "env.py")
+        return self._imports.problem(env_py, graph, lambda path: shown_name(path, roots))
 
     def database_heads(self) -> tuple[str, ...]:
         """The revisions the database's version table holds (one query once warm).

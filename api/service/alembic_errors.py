@@ -10,6 +10,7 @@ from alembic.script.revision import RevisionMap
 from alembic.util import CommandError
 
 from api import exceptions
+from api.service.project_files import raised_at
 
 
 @contextmanager
@@ -46,8 +47,14 @@ def revision_errors(revisions: RevisionMap) -> Iterator[None]:
         ) from None
 
 
-def migrations_unavailable(exc: Exception) -> exceptions.MigrationsUnavailable:
-    """The problem for a migrations directory that does not load."""
+def migrations_unavailable(
+    exc: Exception, roots: list[str] | None = None
+) -> exceptions.MigrationsUnavailable:
+    """The problem for a migrations directory that does not load, naming the file (under
+    ``roots``, the project's directories) where the error was raised."""
+    at = raised_at(exc, roots) if roots else None
+    where = f"{at[0]}, line {at[1]}: " if at else ""
     return exceptions.MigrationsUnavailable(
-        f"The migrations directory does not load: {type(exc).__name__}: {exc}"
+        f"The migrations directory does not load: {where}{type(exc).__name__}: {exc}",
+        **({"file": at[0], "line": at[1]} if at else {}),
     )

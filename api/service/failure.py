@@ -8,9 +8,11 @@ from typing import TYPE_CHECKING
 
 from api import exceptions
 from api.service import oplog as log
+from api.service.alembic_env import ROOTS
 from api.service.database import describe_error
 from api.service.graph import RevisionGraph
 from api.service.lock import HeldLock, LockLost
+from api.service.project_files import raised_at
 from api.service.runner import StepsFailed, StepTimer
 
 if TYPE_CHECKING:
@@ -61,12 +63,15 @@ def failure(
     if now is not None and kind != "stamp":
         applied = graph.applied(tuple(now))
         completed = [s for s in completed if (s.revision in applied) == (kind == "upgrade")]
+    # The file and line the error came from, in env.py, a revision or the project's package.
+    at = None if lost else raised_at(failed.error, svc.config().attributes[ROOTS])
+    line = f" ({at[0]}, line {at[1]})" if at else ""
     if running:
-        where = f"revision {running.revision}"
+        where = f"revision {running.revision}{line}"
     elif lost:
         where = "between revisions"
     else:
-        where = "env.py, before any revision ran"
+        where = f"env.py, before any revision ran{line}"
     svc.oplog.finish(
         op_id,
         status=log.FAILED,
@@ -114,6 +119,7 @@ def failure(
         ],
         **{"from": list(before)},
         current=now,
+        **({"raised_at": {"file": at[0], "line": at[1]}} if at else {}),
     )
 
 

@@ -9,6 +9,7 @@ from alembic.script import ScriptDirectory
 from alembic.script.revision import Revision, RevisionMap
 
 from api import exceptions
+from api.service.alembic_env import ROOTS
 from api.service.alembic_errors import migrations_unavailable, revision_errors
 from api.service.results import RevisionInfo
 from api.service.revision_headers import Header
@@ -71,6 +72,10 @@ class RevisionGraph:
     def header(self, rev: str) -> Header:
         """What the file of ``rev`` says."""
         return self._headers[rev]
+
+    def files(self) -> list[str]:
+        """The revision files' paths, in the order Alembic loads them."""
+        return [h.path for h in self._header_list]
 
     def down_revisions(self, rev: str) -> tuple[str, ...]:
         """The revisions ``rev`` follows."""
@@ -205,4 +210,4 @@ def alembic_script(config: Config) -> ScriptDirectory:
         script.revision_map.heads  # noqa: B018 - imports every file now, not mid-command
         return script
     except Exception as exc:
-        raise migrations_unavailable(exc) from exc
+        raise migrations_unavailable(exc, config.attributes.get(ROOTS)) from exc

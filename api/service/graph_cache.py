@@ -10,6 +10,7 @@ from alembic.config import Config
 
 from api import exceptions
 from api.gc_pause import long_lived
+from api.service.alembic_env import ROOTS
 from api.service.alembic_errors import migrations_unavailable
 from api.service.graph import RevisionGraph, alembic_script
 from api.service.revision_headers import Header, revision_files, scan, stamps, version_locations
@@ -119,4 +120,4 @@ def _load(config: Config, directory: str) -> tuple[RevisionGraph, tuple]:
     except exceptions.Problem:
         raise
     except Exception as exc:  # a file that does not import, a cycle, a bad ini
-        raise migrations_unavailable(exc) from exc
+        raise migrations_unavailable(exc, config.attributes.get(ROOTS)) from exc
