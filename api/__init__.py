@@ -36,6 +36,7 @@ def create_app(config: dict | None = None) -> Flask:
     from api.resources import commands, health, metrics, operations, revisions, status
     from api.service import MigrationService
     from api.service.database import VersionTable
+    from api.service.drivers import sync_url
     from api.service.tcp_user_timeout import bound_unanswered_waits
 
     app = Flask(__name__, instance_relative_config=True)
@@ -49,10 +50,11 @@ def create_app(config: dict | None = None) -> Flask:
         app.config["MIGRATIONS_DIR"], app.config["DATABASE_URL"] = user.directory, user.database_url
     else:
         app.config.update(embedded_default(app.config, app.instance_path))
-    app.config["SQLALCHEMY_DATABASE_URI"] = app.config["DATABASE_URL"]
+    # The service's own engine is sync; env.py still gets DATABASE_URL (async or not).
+    app.config["SQLALCHEMY_DATABASE_URI"] = sync_url(app.config["DATABASE_URL"])
     app.config.setdefault(
         "SQLALCHEMY_ENGINE_OPTIONS",
-        engine_options(app.config["DATABASE_URL"], app.config["DB_CONNECT_TIMEOUT"]),
+        engine_options(app.config["SQLALCHEMY_DATABASE_URI"], app.config["DB_CONNECT_TIMEOUT"]),
     )
     os.makedirs(app.instance_path, exist_ok=True)
 

@@ -6,6 +6,9 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 # The embedded default database's migrations (the service's own User model).
 EMBEDDED_MIGRATIONS = PROJECT_ROOT / "migrations"
@@ -74,10 +77,26 @@ def embedded_default(config: dict, instance_path: str) -> dict:
     }
 
 
+# The connect() argument that bounds a connection attempt, by driver: only drivers that take
+# it get it (asyncpg and pg8000 call it "timeout"; SQLite has none).
+_CONNECT_TIMEOUT_ARGS = {
+    "psycopg": "connect_timeout",
+    "psycopg2": "connect_timeout",
+    "pymysql": "connect_timeout",
+    "mysqldb": "connect_timeout",
+    "mariadbconnector": "connect_timeout",
+    "pg8000": "timeout",
+}
+
+
 def engine_options(database_url: str, connect_timeout: int) -> dict:
     """SQLAlchemy engine options so an unreachable database fails fast and a dead
     pooled connection is replaced instead of failing the next request."""
     options: dict = {"pool_pre_ping": True}
-    if database_url.startswith(("postgresql", "mysql", "mariadb")):
-        options["connect_args"] = {"connect_timeout": connect_timeout}
+    try:
+        driver = make_url(database_url).get_driver_name()
+    except ArgumentError:  # creating the engine reports it
+        return options
+    if driver in _CONNECT_TIMEOUT_ARGS:
+        options["connect_args"] = {_CONNECT_TIMEOUT_ARGS[driver]: connect_timeout}
     return options
