@@ -275,3 +275,30 @@ def test_a_failing_revision_answers_where_the_database_is(project, serve, databa
         assert problem["partial_possible"] is True
     logged = client.get(f"/operations/{problem['operation_id']}").get_json()
     assert logged["status"] == "failed" and logged["to"] == sorted(held)
+
+
+def test_ready_names_a_module_env_py_imports_that_the_application_lacks(
+    project, serve, database_url, sqlite_only
+):
+    env = project.env_py.read_text()
+    project.env_py.write_text(
+        env.replace(
+            "from flask import current_app\n",
+            "from flask import current_app\nfrom blog.search import index  # not written yet\n",
+        )
+    )
+    client = serve(database_url)
+    r = client.get("/ready")
+    assert r.status_code == 503
+    assert r.get_json()["import_error"] == {
+        "file": "env.py",
+        "line": 5,
+        "error": "ModuleNotFoundError: No module named 'blog.search'",
+    }
+    r = client.post("/upgrade")
+    assert r.status_code == 422 and r.get_json()["raised_at"] == {"file": "env.py", "line": 5}
+    assert tables(database_url) <= {"alembic_version"}
+
+    (project.root / "blog" / "search.py").write_text("index = None\n")
+    assert client.get("/ready").status_code == 200
+    assert client.post("/upgrade").status_code == 200
