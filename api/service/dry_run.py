@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 from alembic.util import CommandError
-from flask import Flask, current_app, has_app_context
+from flask import Flask, current_app, g, has_app_context
 from sqlalchemy.pool import NullPool
 
 from api import exceptions
@@ -137,8 +137,10 @@ def _app_on(engine: sa.Engine) -> Iterator[None]:
     shadow.config.update(app.config)
     shadow.extensions = app.extensions
     engines[shadow] = {None: engine}  # the default bind only: any other stays unconnectable
+    carried = dict(vars(g._get_current_object()))  # the request's id and actor, for log lines
     try:
         with shadow.app_context():
+            vars(g._get_current_object()).update(carried)
             yield
     finally:
         engines.pop(shadow, None)
