@@ -31,8 +31,8 @@ api.representation("application/json")(json_response)
 
 def create_app(config: dict | None = None) -> Flask:
     """Create the service; ``config`` overrides what the environment says."""
-    from api import auth, limits, logs, models, openapi, problems
-    from api.config import engine_options, load_config
+    from api import auth, cli, limits, logs, models, openapi, problems, user_app
+    from api.config import embedded_default, engine_options, load_config
     from api.resources import commands, health, metrics, operations, revisions, status
     from api.service import MigrationService
     from api.service.database import VersionTable
@@ -41,6 +41,14 @@ def create_app(config: dict | None = None) -> Flask:
     app = Flask(__name__, instance_relative_config=True)
     app.config.update(load_config(os.environ, app.instance_path))
     app.config.update(config or {})
+    user = None
+    if app.config.get("MIGRATEWAY_APP"):
+        user = user_app.load(
+            app.config["MIGRATEWAY_APP"], app.config["MIGRATIONS_DIR"], app.config["DATABASE_URL"]
+        )
+        app.config["MIGRATIONS_DIR"], app.config["DATABASE_URL"] = user.directory, user.database_url
+    else:
+        app.config.update(embedded_default(app.config, app.instance_path))
     app.config["SQLALCHEMY_DATABASE_URI"] = app.config["DATABASE_URL"]
     app.config.setdefault(
         "SQLALCHEMY_ENGINE_OPTIONS",
@@ -50,19 +58,24 @@ def create_app(config: dict | None = None) -> Flask:
 
     db.init_app(app)
     migrate.init_app(app, db, directory=app.config["MIGRATIONS_DIR"])
-    version_table = VersionTable(app.config["VERSION_TABLE"], app.config["VERSION_TABLE_SCHEMA"])
-    # This app's own configure() arguments, which Flask-Migrate's env.py passes on: there the
-    # setting is all it takes (Migrate(version_table=...) in the user's own app is not seen here).
-    app.extensions["migrate"].configure_args.update(version_table.configure_args)
+    version_table = VersionTable(
+        *_version_table(app.config, user.version_table if user else (None, None))
+    )
+    # The configure() arguments Flask-Migrate's env.py passes on: VERSION_TABLE reaches env.py
+    # through them, as a Migrate(version_table=...) of the application itself does.
+    migrate_state = user.state if user else app.extensions["migrate"]
+    migrate_state.configure_args.update(version_table.configure_args)
     with app.app_context():
         bound_unanswered_waits(db.engine, app.config["DB_CONNECT_TIMEOUT"])
         app.extensions["migrateway"] = MigrationService(
-            migrate=migrate,
+            migrate=migrate_state.migrate,
             engine=db.engine,  # made by Flask-SQLAlchemy's init_app, once per app
             directory=app.config["MIGRATIONS_DIR"],
             database_url=app.config["DATABASE_URL"],
             version_table=version_table,
+            app_context=user.app.app_context if user else None,
         )
+    cli.init_app(app, user)
 
     for module in (revisions, status, commands, operations, health, metrics):
         if module.ns not in api.namespaces:
@@ -75,3 +88,12 @@ def create_app(config: dict | None = None) -> Flask:
     openapi.init_app(app)
     del models  # imported so db.metadata knows the models (flask db migrate)
     return app
+
+
+def _version_table(config: dict, from_app: tuple[str | None, str | None]) -> tuple:
+    """VERSION_TABLE (and its schema) where set, else the application's Migrate(...) choice,
+    else Alembic's alembic_version."""
+    if config.get("VERSION_TABLE"):
+        return config["VERSION_TABLE"], config.get("VERSION_TABLE_SCHEMA")
+    name, schema = from_app
+    return name or "alembic_version", config.get("VERSION_TABLE_SCHEMA") or schema

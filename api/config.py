@@ -7,6 +7,8 @@ from collections.abc import Mapping
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+# The embedded default database's migrations (the service's own User model).
+EMBEDDED_MIGRATIONS = PROJECT_ROOT / "migrations"
 
 
 class ConfigurationError(ValueError):
@@ -19,15 +21,20 @@ def load_config(environ: Mapping[str, str], instance_path: str) -> dict:
 
     Every setting the service reads lives here; tests pass overrides to ``create_app``.
     """
-    default_db = "sqlite:///" + os.path.join(instance_path, "migrateway.sqlite")
-    embedded = "DATABASE_URL" not in environ
+    # The user's Flask application, named as `flask --app` names it (api/user_app.py). With
+    # it, its Migrate extension, directory and database URLs are the defaults below.
+    user_app = environ.get("MIGRATEWAY_APP") or None
+    embedded = "DATABASE_URL" not in environ and user_app is None
     return {
-        # The target database: the one whose schema is migrated.
-        "DATABASE_URL": environ.get("DATABASE_URL", default_db),
-        "MIGRATIONS_DIR": environ.get("MIGRATIONS_DIR", str(PROJECT_ROOT / "migrations")),
+        "MIGRATEWAY_APP": user_app,
+        # The target database, the one whose schema is migrated, and its migrations. None:
+        # the application's, or without one the embedded default (see embedded_default).
+        "DATABASE_URL": environ.get("DATABASE_URL") or None,
+        "MIGRATIONS_DIR": environ.get("MIGRATIONS_DIR") or None,
         # Where env.py's context.configure() keeps the applied revisions (version_table and
         # version_table_schema). Reads do not run env.py; every write checks that it agrees.
-        "VERSION_TABLE": environ.get("VERSION_TABLE", "alembic_version"),
+        # None: what the application's Migrate() says, else Alembic's default.
+        "VERSION_TABLE": environ.get("VERSION_TABLE") or None,
         "VERSION_TABLE_SCHEMA": environ.get("VERSION_TABLE_SCHEMA") or None,
         # A request that cannot reach the database, or whose database stopped answering
         # (api/service/tcp_user_timeout.py), answers 503 within a small multiple of this many
@@ -51,6 +58,16 @@ def load_config(environ: Mapping[str, str], instance_path: str) -> dict:
         "RESTX_VALIDATE": False,
         "RESTX_MASK_SWAGGER": False,
         "SWAGGER_UI_DOC_EXPANSION": "list",
+    }
+
+
+def embedded_default(config: dict, instance_path: str) -> dict:
+    """DATABASE_URL and MIGRATIONS_DIR where neither they nor MIGRATEWAY_APP say: the embedded
+    default database, a SQLite file in the instance folder, with the service's own migrations."""
+    return {
+        "DATABASE_URL": config["DATABASE_URL"]
+        or "sqlite:///" + os.path.join(instance_path, "migrateway.sqlite"),
+        "MIGRATIONS_DIR": config["MIGRATIONS_DIR"] or str(EMBEDDED_MIGRATIONS),
     }
 
 

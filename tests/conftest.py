@@ -151,3 +151,24 @@ def start_server(migrations, database_url):
     for server in servers:
         if server.proc.returncode is None:
             server.stop()
+
+
+@pytest.fixture(scope="session")
+def projects(tmp_path_factory):
+    """Real applications with their own package and migrations (tests/apps.py)."""
+    from tests.apps import Projects
+
+    return Projects(tmp_path_factory.mktemp("projects"))
+
+
+@pytest.fixture
+def forget_imports():
+    """Tests load applications that share a package name from different directories:
+    each starts with none of them imported."""
+    import sys
+
+    before = set(sys.modules)
+    yield
+    for name in set(sys.modules) - before:
+        if name.split(".")[0] in {"blog", "shop"}:
+            del sys.modules[name]

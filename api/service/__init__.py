@@ -7,6 +7,9 @@ they never look at a request.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
+
 from alembic.config import Config
 from alembic.ddl.impl import DefaultImpl
 from flask import current_app
@@ -39,8 +42,12 @@ class MigrationService:
         directory: str,
         database_url: str,
         version_table: VersionTable = DEFAULT_VERSION_TABLE,
+        app_context: Callable[[], AbstractContextManager] | None = None,
     ):
         self._migrate = migrate
+        # The user's application (MIGRATEWAY_APP): its Migrate extension reads current_app,
+        # and env.py runs inside its context, as under `flask --app <it> db upgrade`.
+        self.app_context = app_context or nullcontext
         self.engine = engine
         self.directory = directory
         self.database_url = database_url
@@ -65,7 +72,8 @@ class MigrationService:
 
     def config(self) -> Config:
         """A fresh Alembic Config for one command (it carries that command's output buffer)."""
-        return build_config(self._migrate, self.directory, self.database_url)
+        with self.app_context():
+            return build_config(self._migrate, self.directory, self.database_url)
 
     def graph(self, config: Config | None = None) -> RevisionGraph:
         """The revision graph; reads reuse one Config (parsing alembic.ini per request cost

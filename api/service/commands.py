@@ -188,15 +188,16 @@ def _execute(svc, graph, config: Config, write: Write, result: RunResult, held: 
     timer = StepTimer(operation_id=op_id, verb=_VERBS[write.kind], on_step=progress)
     timer.guard = lock_guard(svc, op_id, held, timer)
     try:
-        run_env(
-            config,
-            graph.script,
-            lambda heads: write.plan(graph, heads),
-            purge=write.purge,
-            version_table=svc.version_table,
-            timer=timer,
-            bind=held.bind,
-        )
+        with svc.app_context():
+            run_env(
+                config,
+                graph.script,
+                lambda heads: write.plan(graph, heads),
+                purge=write.purge,
+                version_table=svc.version_table,
+                timer=timer,
+                bind=held.bind,
+            )
     except StepsFailed as failed:
         raise failure(
             svc, graph, op_id, write.kind, write.target, result.from_, failed

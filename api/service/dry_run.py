@@ -49,15 +49,16 @@ def render(
     """
     timer = StepTimer(operation_id=result.operation_id, verb="rendered")
     try:
-        run_env(
-            config,
-            graph.script,
-            lambda heads: write.plan(graph, heads),
-            as_sql=True,
-            starting_rev=result.from_,
-            version_table=svc.version_table,
-            timer=timer,
-        )
+        with svc.app_context():  # the user's application, as `flask --app <it> db` runs
+            run_env(
+                config,
+                graph.script,
+                lambda heads: write.plan(graph, heads),
+                as_sql=True,
+                starting_rev=result.from_,
+                version_table=svc.version_table,
+                timer=timer,
+            )
         sql = config.output_buffer.getvalue()
     except StepsFailed as failed:
         if not (needs_connection(failed.error) and copyable(svc.engine)):
@@ -103,7 +104,7 @@ def _on_copy(svc, graph, write: Write, result: RunResult) -> tuple[StepTimer, st
                 # and a connection handed in (the cookbook's, this project's env.py).
                 config.set_main_option("sqlalchemy.url", url)
                 config.attributes["connection"] = connection
-                with _app_on(engine):
+                with svc.app_context(), _app_on(engine):
                     run_env(
                         config,
                         graph.script,
