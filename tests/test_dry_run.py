@@ -237,3 +237,62 @@ def test_upgrade_sql_on_a_fresh_database_creates_the_version_table(
     assert r.status_code == 200
     assert "CREATE TABLE alembic_version" in r.get_json()["sql"]
     assert tables(database_url) == set()
+
+
+WIDEN_TITLE = '''"""widen title
+
+Revision ID: 0003widen
+Revises: {down}
+Create Date: 2026-12-01 10:00:00
+
+"""
+from alembic import op
+import sqlalchemy as sa
+
+revision = "0003widen"
+down_revision = {down!r}
+branch_labels = None
+depends_on = None
+
+
+def upgrade():
+    with op.batch_alter_table("post", schema=None) as batch_op:
+        batch_op.alter_column("title", existing_type=sa.String(200), type_=sa.String(400))
+
+
+def downgrade():
+    pass
+'''
+
+
+def test_batch_mode_sql_of_the_users_application_on_sqlite(
+    projects, tmp_path, monkeypatch, forget_imports, sqlite_only
+):
+    """MIGRATEWAY_APP: the application's own db engine is what Flask-Migrate's env.py asks for;
+    the dry run gives it the copy, never the application's database."""
+    project = projects.flask(tmp_path / "project", migrate_args="render_as_batch=True")
+    monkeypatch.syspath_prepend(str(project.root))
+    (project.migrations / "versions" / "0003widen_widen_title.py").write_text(
+        WIDEN_TITLE.format(down=project.revisions[-1])
+    )
+    url = f"sqlite:///{tmp_path / 'blog.sqlite'}"
+    monkeypatch.setenv("BLOG_DATABASE_URL", url)
+    service = create_app({"MIGRATEWAY_APP": "blog:create_app"})
+    user_app = service.extensions["migrateway"].app_context.__self__
+    client = authorized(service.test_client())
+    try:
+        assert client.post("/upgrade", json={"target": project.revisions[-1]}).status_code == 200
+        before = _digest(tmp_path / "blog.sqlite")
+        r = client.post("/upgrade", json={"sql": True})
+        assert r.status_code == 200, r.get_json()
+        answer = r.get_json()
+        assert answer["to"] == ["0003widen"] and answer["applied"] == []
+        assert "CREATE TABLE _alembic_tmp_post" in answer["sql"] and "VARCHAR(400)" in answer["sql"]
+        assert _digest(tmp_path / "blog.sqlite") == before
+        assert version_rows(url) == {project.revisions[-1]}
+    finally:
+        with user_app.app_context():
+            for engine in user_app.extensions["sqlalchemy"].engines.values():
+                engine.dispose()
+        with service.app_context():
+            db.engine.dispose()
