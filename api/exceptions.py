@@ -78,6 +78,14 @@ class MigrationFailed(Problem):
     title = "Migration failed"
 
 
+class DryRunFailed(Problem):
+    """A dry run (``sql: true``) could not render its SQL; nothing ran on the database."""
+
+    status = 422
+    slug = "dry-run-failed"
+    title = "The SQL could not be rendered; nothing ran"
+
+
 class DatabaseUnavailable(Problem):
     status = 503
     slug = "database-unavailable"

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import shutil
+import subprocess
+import sys
 import textwrap
 from pathlib import Path
 
@@ -82,6 +84,23 @@ class MigrationsDir:
             )
         )
         return path
+
+
+def alembic_init(path: Path, template: str = "generic") -> MigrationsDir:
+    """A project made as a user makes one, `alembic init -t <template> alembic` in ``path``
+    (the command itself, run from this environment), with no revision yet."""
+    path.mkdir(parents=True)
+    alembic = Path(sys.executable).parent / "alembic"
+    subprocess.run(
+        [str(alembic), "init", "-t", template, "alembic"],
+        cwd=path,
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+    migrations = MigrationsDir.__new__(MigrationsDir)
+    migrations.path = path / "alembic"
+    return migrations
 
 
 # The standard graph: a linear start, a named branch, a main line, and a merge.

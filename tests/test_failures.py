@@ -6,9 +6,9 @@ import time
 
 import pytest
 
-from api import create_app
+from api import create_app, db
 from tests.databases import tables, version_rows
-from tests.revision_graph import ALL, BASE, TIP, table
+from tests.revision_graph import ALL, BASE, TIP, alembic_init, table
 from tests.tokens import authorized
 
 FAILING = "ffff00000007"
@@ -44,6 +44,34 @@ def test_a_migration_that_raises_names_the_revision_and_where_the_database_is(
     # What the answer says is what the database holds.
     assert version_rows(database_url) == {TIP}
     assert {table(r) for r in ALL} <= tables(database_url)
+
+
+def test_a_chain_rolled_back_whole_lists_nothing_as_completed(
+    tmp_path, database_url, postgresql_only
+):
+    """`alembic init -t generic` runs the whole chain in one transaction: on PostgreSQL a
+    failing revision undoes the ones before it, so none of them is reported as completed."""
+    migrations = alembic_init(tmp_path / "project")
+    migrations.add("0001", None, message="create t")
+    migrations.add(
+        "0002",
+        "0001",
+        message="breaks",
+        upgrade="op.create_table('t_partial', sa.Column('id', sa.Integer))\n"
+        "raise RuntimeError('boom in revision')",
+    )
+    app = create_app({"DATABASE_URL": database_url, "MIGRATIONS_DIR": str(migrations.path)})
+    client = authorized(app.test_client())
+    problem = assert_problem(client.post("/upgrade"), 422, "migration-failed")
+    assert problem["failed_revision"] == "0002"
+    assert problem["completed"] == [] and problem["current"] == []
+    assert problem["partial_possible"] is False and "stamp" not in problem["detail"]
+    (op,) = client.get("/operations").get_json()["items"]
+    assert op["status"] == "failed" and op["steps"] == [] and op["to"] == []
+    # The database holds nothing of the chain, 0001 included.
+    assert tables(database_url) == set() and version_rows(database_url) == set()
+    with app.app_context():
+        db.engine.dispose()
 
 
 def test_a_failing_statement_is_reported_without_sql_parameters(client, migrations, database_url):

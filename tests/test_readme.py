@@ -80,9 +80,15 @@ def test_the_pipeline_recipes_do_what_the_readme_says(live_server, database_url,
 
     code, out = run("operations", live_server)
     assert code == 0, out
-    latest = json.loads(out.splitlines()[0])
+    logged = [json.loads(line) for line in out.splitlines()]
+    latest = logged[0]
     assert latest["kind"] == "downgrade" and latest["actor"] == "tester"
     assert latest["status"] == "succeeded" and latest["to"] == [MERGE]
+    assert latest["sql"] is False
+    # The dry run is told from the real upgrade: marked, and its "to" is where its SQL leads.
+    dry = logged[-1]
+    assert dry["kind"] == "upgrade" and dry["sql"] is True and dry["to"] == [TIP]
+    assert dry["from"] == []
 
     code, out = run("async", live_server)
     assert code == 0, out

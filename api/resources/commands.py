@@ -48,6 +48,7 @@ WRITE_PROBLEMS = (
     RequestEntityTooLarge,
     exceptions.UnsupportedMediaType,
     exceptions.MigrationFailed,
+    exceptions.DryRunFailed,
     exceptions.IdempotencyKeyReused,
     *UNAVAILABLE,
 )

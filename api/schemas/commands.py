@@ -126,7 +126,10 @@ class _RunSchema(Schema):
         data_key="from",
         metadata={"description": "The database's revisions before the call."},
     )
-    to = revision_ids("The database's revisions after the call, read back.")
+    to = revision_ids(
+        "The database's revisions after the call, read back; with sql=true, the revisions the "
+        "SQL leads to (the database has not moved)."
+    )
     duration_ms = fields.Float()
     sql = fields.String(
         allow_none=True, metadata={"description": "With sql=true: the SQL that would run."}
@@ -134,12 +137,32 @@ class _RunSchema(Schema):
     operation_id = fields.String(metadata={"description": "See GET /operations/<id>."})
 
 
+def _rendered():
+    return fields.List(
+        fields.Nested(StepSchema),
+        metadata={
+            "description": "With sql=true: the revisions whose SQL is returned, in order "
+            "(nothing was applied or reverted); [] otherwise."
+        },
+    )
+
+
 class UpgradeResult(_RunSchema):
-    applied = fields.List(fields.Nested(StepSchema), attribute="steps")
+    applied = fields.List(
+        fields.Nested(StepSchema),
+        attribute="steps",
+        metadata={"description": "The revisions applied, in order; [] for a dry run."},
+    )
+    rendered = _rendered()
 
 
 class DowngradeResult(_RunSchema):
-    reverted = fields.List(fields.Nested(StepSchema), attribute="steps")
+    reverted = fields.List(
+        fields.Nested(StepSchema),
+        attribute="steps",
+        metadata={"description": "The revisions reverted, in order; [] for a dry run."},
+    )
+    rendered = _rendered()
 
 
 class StampResult(_RunSchema):

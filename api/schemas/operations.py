@@ -21,7 +21,12 @@ class OperationSchema(Schema):
     kind = fields.String(metadata={"enum": ["upgrade", "downgrade", "stamp"]})
     actor = fields.String()
     target = fields.String()
-    sql = fields.Boolean(metadata={"description": "A dry run that returned SQL."})
+    sql = fields.Boolean(
+        metadata={
+            "description": "A dry run: it rendered SQL and changed nothing; its steps were "
+            "rendered and its 'to' is where the SQL leads."
+        }
+    )
     from_ = fields.List(fields.String(), data_key="from")
     to = fields.List(fields.String(), allow_none=True)
     steps = fields.List(fields.Nested(StepSchema))

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from alembic.config import Config
 
 from api import exceptions
-from api.service import idempotency
+from api.service import dry_run, idempotency
 from api.service import oplog as log
 from api.service.alembic_errors import revision_errors
 from api.service.context import CallContext
@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 # several heads, which branch it walks is a guess (Alembic only warns): a rollback must not guess.
 _RELATIVE = re.compile(r"^[+-]\d+$")
 
-# What the log says each step did; a dry run only renders SQL.
+# What the log says each step did (a dry run's steps are "rendered", api/service/dry_run.py).
 _VERBS = {"upgrade": "applied", "downgrade": "reverted", "stamp": "stamped"}
 
 
@@ -134,7 +134,11 @@ def _under_lock(
     if planned or write.sql or write.purge:
         _execute(svc, graph, config, write, result, held)
     svc.oplog.finish(
-        op.id, status=log.SUCCEEDED, to=result.to, steps=result.steps, resolves=write.resolves
+        op.id,
+        status=log.SUCCEEDED,
+        to=result.to,
+        steps=result.rendered if write.sql else result.steps,
+        resolves=write.resolves,
     )
     return result
 
@@ -174,41 +178,35 @@ def _planned(graph: RevisionGraph, write: Write, before: tuple[str, ...]) -> lis
 def _execute(svc, graph, config: Config, write: Write, result: RunResult, held: HeldLock) -> None:
     """Run the steps through env.py; fill ``result`` from what the database says after.
 
-    :raises MigrationFailed, LockLost:
+    :raises MigrationFailed, LockLost, DryRunFailed:
     """
-    op_id, sql = result.operation_id, write.sql
-    progress = None if sql else ProgressWriter(svc.oplog, op_id)
-    timer = StepTimer(
-        operation_id=op_id, verb="rendered" if sql else _VERBS[write.kind], on_step=progress
-    )
-    if not sql:
-        timer.guard = lock_guard(svc, op_id, held, timer)
+    if write.sql:
+        dry_run.render(svc, graph, config, write, result)
+        return
+    op_id = result.operation_id
+    progress = ProgressWriter(svc.oplog, op_id)
+    timer = StepTimer(operation_id=op_id, verb=_VERBS[write.kind], on_step=progress)
+    timer.guard = lock_guard(svc, op_id, held, timer)
     try:
         with svc.app_context():
             run_env(
                 config,
                 graph.script,
                 lambda heads: write.plan(graph, heads),
-                as_sql=sql,
-                starting_rev=result.from_ if sql else None,
                 purge=write.purge,
                 version_table=svc.version_table,
                 timer=timer,
-                bind=None if sql else held.bind,
+                bind=held.bind,
             )
     except StepsFailed as failed:
         raise failure(
             svc, graph, op_id, write.kind, write.target, result.from_, failed
         ) from failed.error
     finally:
-        if progress is not None:
-            progress.close()
-    if not sql:
-        result.to = svc.database_heads()
+        progress.close()
+    result.to = svc.database_heads()
     if write.kind != "stamp":
         result.steps = timer.done
-    if sql:
-        result.sql = config.output_buffer.getvalue()
 
 
 @contextmanager

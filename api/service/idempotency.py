@@ -58,7 +58,8 @@ def replay(op: Operation, request_hash: str | None) -> Outcome:
     kept = json.loads(op.response_body or "null")
     if isinstance(kept, dict) and "result" in kept:
         result = kept["result"]
-        result["steps"] = [StepResult(**s) for s in result["steps"]]
+        for name in ("steps", "rendered"):  # "rendered": kept since dry runs name theirs
+            result[name] = [StepResult(**s) for s in result.get(name, [])]
         return RunResult(**{**result, "replayed": True})
     if isinstance(kept, dict) and "accepted" in kept:
         return Accepted(op.id, replayed=True)

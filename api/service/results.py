@@ -61,11 +61,13 @@ class StepResult:
 
 @dataclass
 class RunResult:
-    """What one upgrade, downgrade or stamp did."""
+    """What one upgrade, downgrade or stamp did. A dry run applies nothing: its steps are
+    ``rendered``, and ``to`` is where its SQL leads."""
 
     from_: tuple[str, ...]
     to: tuple[str, ...]
     steps: list[StepResult] = field(default_factory=list)
+    rendered: list[StepResult] = field(default_factory=list)
     duration_ms: float = 0.0
     sql: str | None = None
     operation_id: str | None = None

@@ -41,6 +41,8 @@ class StepTimer:
     guard: Callable[[], None] | None = None
     done: list[StepResult] = field(default_factory=list)
     running: StepResult | None = None
+    # The version table's rows after the last step, as Alembic keeps them (a dry run's "to").
+    heads: tuple[str, ...] | None = None
     _proven: bool = False
 
     def checkpoint(self, commit: bool) -> None:
@@ -104,7 +106,13 @@ def _on_configure(
     alembic.context proxies EnvironmentContext itself, not a subclass.)"""
     configure = env.configure
 
+    def after_step(*, heads, **_kwargs) -> None:
+        timer.heads = tuple(sorted(heads))
+
     def checked(*args, **kwargs) -> None:
+        # Alembic tells these callbacks the version table's rows after each step, offline too.
+        own = kwargs.get("on_version_apply") or ()
+        kwargs["on_version_apply"] = (*((own,) if callable(own) else own), after_step)
         configure(*args, **kwargs)
         context = env.get_context()
         used = VersionTable(context.version_table, context.version_table_schema)
