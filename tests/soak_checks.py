@@ -93,7 +93,8 @@ def answer_problems(chaos: Chaos, ops: dict[str, dict], problems: dict[str, list
             if original is not None and not same_answer(original, a):
                 problems["replay differs from the first answer"].append(
                     f"first {original.status} {original.type}, replayed {a.status} {a.type} "
-                    f"for key {key}: {a.call} {a.request.body}"
+                    f"for key {key}: {a.call} {a.request.body}; first {original.body}, "
+                    f"replayed {a.body}"
                 )
     for key, ids in named.items():
         answered = [i for i in ids if ops.get(i, {}).get("status") != "interrupted"]
