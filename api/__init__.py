@@ -35,6 +35,7 @@ def create_app(config: dict | None = None) -> Flask:
     from api.config import engine_options, load_config
     from api.resources import commands, health, metrics, operations, revisions, status
     from api.service import MigrationService
+    from api.service.binds import bind_engines
     from api.service.database import VersionTable
     from api.service.tcp_user_timeout import bound_unanswered_waits
 
@@ -55,13 +56,18 @@ def create_app(config: dict | None = None) -> Flask:
     # setting is all it takes (Migrate(version_table=...) in the user's own app is not seen here).
     app.extensions["migrate"].configure_args.update(version_table.configure_args)
     with app.app_context():
-        bound_unanswered_waits(db.engine, app.config["DB_CONNECT_TIMEOUT"])
+        # Made by Flask-SQLAlchemy's init_app, once per app: the databases of the app whose
+        # Migrate runs env.py (a multidb env.py takes its binds' engines from there too).
+        engines = bind_engines(db)
+        for engine in engines.values():
+            bound_unanswered_waits(engine, app.config["DB_CONNECT_TIMEOUT"])
         app.extensions["migrateway"] = MigrationService(
             migrate=migrate,
-            engine=db.engine,  # made by Flask-SQLAlchemy's init_app, once per app
+            engine=engines["default"],
             directory=app.config["MIGRATIONS_DIR"],
             database_url=app.config["DATABASE_URL"],
             version_table=version_table,
+            engines=engines,
         )
 
     for module in (revisions, status, commands, operations, health, metrics):
