@@ -10,6 +10,7 @@ import pytest
 import sqlalchemy as sa
 
 from api import create_app, db
+from api.service.lock import migration_lock
 from tests import databases, multidb_projects
 from tests.tokens import authorized
 
@@ -62,9 +63,13 @@ def _revisions(*steps) -> list[str]:
 
 def test_upgrade_migrates_every_bind_on_its_own_database(multidb, database_url, users_url):
     client, first, second = multidb
-    r = client.post("/upgrade", json={"target": "head"})
+    key = {"Idempotency-Key": "deploy-1"}
+    r = client.post("/upgrade", json={"target": "head"}, headers=key)
     assert r.status_code == 200, r.get_json()
     body = r.get_json()
+    replayed = client.post("/upgrade", json={"target": "head"}, headers=key)
+    assert replayed.headers["Idempotent-Replayed"] == "true"
+    assert replayed.get_json()["binds"] == body["binds"]
     assert body["from"] == [] and body["to"] == [second]
     # The top level is the default bind's: each revision once, not once per bind.
     assert _revisions(*body["applied"]) == [first, second]
@@ -144,6 +149,22 @@ def test_current_shows_the_bind_that_lags_and_upgrade_moves_it_alone(
     assert _revisions(*body["binds"]["users"]["steps"]) == [second]
     assert _owned(users_url) == USERS_TABLES
     assert client.get("/current").get_json()["up_to_date"] is True
+
+
+def test_a_write_waits_for_the_lock_of_every_database(multidb, database_url, users_url):
+    client, first, second = multidb
+    users = sa.create_engine(users_url)
+    try:
+        # Another migration holds the users database alone: nothing may start on either.
+        with migration_lock(users, 0):
+            r = client.post("/upgrade", json={"lock_timeout": 0.2})
+            assert r.status_code == 409, r.get_json()
+            assert r.get_json()["type"].endswith(":locked")
+        assert databases.version_rows(database_url) == set()
+        assert _owned(database_url) == set()
+        assert client.post("/upgrade", json={"lock_timeout": 0.2}).status_code == 200
+    finally:
+        users.dispose()
 
 
 def test_dry_run_returns_each_binds_sql_and_writes_no_file(
