@@ -35,6 +35,7 @@ def create_app(config: dict | None = None) -> Flask:
     from api.config import embedded_default, engine_options, load_config
     from api.resources import commands, health, metrics, operations, revisions, status
     from api.service import MigrationService
+    from api.service.binds import DEFAULT, bind_engines
     from api.service.database import VersionTable
     from api.service.drivers import sync_url
     from api.service.tcp_user_timeout import bound_unanswered_waits
@@ -68,7 +69,13 @@ def create_app(config: dict | None = None) -> Flask:
     migrate_state = user.state if user else app.extensions["migrate"]
     migrate_state.configure_args.update(version_table.configure_args)
     with app.app_context():
-        bound_unanswered_waits(db.engine, app.config["DB_CONNECT_TIMEOUT"])
+        # Made by Flask-SQLAlchemy's init_app, once per app: the databases of the app whose
+        # Migrate runs env.py (a multidb env.py takes its binds' engines from there too).
+        engines = bind_engines(db)
+        if user is not None:  # the application's binds; the default database is the service's
+            engines = {DEFAULT: engines[DEFAULT], **user.binds()}
+        for engine in engines.values():
+            bound_unanswered_waits(engine, app.config["DB_CONNECT_TIMEOUT"])
         app.extensions["migrateway"] = MigrationService(
             migrate=migrate_state.migrate,
             engine=db.engine,  # made by Flask-SQLAlchemy's init_app, once per app
@@ -78,6 +85,7 @@ def create_app(config: dict | None = None) -> Flask:
             app_context=user.app.app_context if user else None,
             alembic_config=app.config["ALEMBIC_CONFIG"],
             app_root=user.project_root if user else None,
+            engines=engines,
         )
     cli.init_app(app, user)
 

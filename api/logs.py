@@ -29,6 +29,7 @@ FIELDS = (
     "request_id",
     "actor",
     "operation_id",
+    "bind",
     "revision",
     "error",
 )

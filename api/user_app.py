@@ -31,6 +31,14 @@ class UserApp:
         path = os.path.dirname(os.path.abspath(top.__file__))
         return os.path.dirname(path) if hasattr(top, "__path__") else path
 
+    def binds(self) -> dict[str, sa.Engine]:
+        """The application's other databases (Flask-SQLAlchemy binds), by bind name."""
+        with self.app.app_context():
+            engines = getattr(self.state.db, "engines", None)
+            if not isinstance(engines, dict):  # not Flask-SQLAlchemy: its default database only
+                return {}
+            return {name: e for name, e in engines.items() if name is not None}
+
     @property
     def version_table(self) -> tuple[str | None, str | None]:
         """The version table the application's ``Migrate(...)`` names, if any."""

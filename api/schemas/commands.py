@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from marshmallow import Schema, fields, validate
+from marshmallow import Schema, fields, post_dump, validate
 
 from api.schemas.fields import (
     bounded,
@@ -119,6 +119,43 @@ class StepSchema(Schema):
     duration_ms = fields.Float()
 
 
+class BindRunSchema(Schema):
+    """One bind's part of a write on several databases."""
+
+    from_ = fields.List(
+        fields.String(),
+        data_key="from",
+        attribute="from",
+        metadata={"description": "This database's revisions before the call."},
+    )
+    to = fields.List(
+        fields.String(),
+        allow_none=True,
+        metadata={"description": "This database's revisions after the call, read back."},
+    )
+    steps = fields.List(
+        fields.Nested(StepSchema),
+        metadata={"description": "What ran on this database (applied or reverted)."},
+    )
+    sql = fields.String(metadata={"description": "With sql=true: this database's SQL."})
+
+
+def bind_runs(description: str):
+    return fields.Dict(
+        keys=fields.String(),
+        values=fields.Nested(BindRunSchema),
+        allow_none=True,
+        metadata={"description": description},
+    )
+
+
+def drop_absent_binds(data: dict) -> dict:
+    """A single-database answer has no ``binds``, as before they existed."""
+    if data.get("binds") is None:
+        data.pop("binds", None)
+    return data
+
+
 class _RunSchema(Schema):
     # "from" is a Python keyword; the JSON keeps Alembic's word.
     from_ = fields.List(
@@ -135,6 +172,14 @@ class _RunSchema(Schema):
         allow_none=True, metadata={"description": "With sql=true: the SQL that would run."}
     )
     operation_id = fields.String(metadata={"description": "See GET /operations/<id>."})
+    binds = bind_runs(
+        "An application with several databases (binds): where each went, by bind name "
+        "('default' is the main one, which the fields above describe). Absent otherwise."
+    )
+
+    @post_dump
+    def _drop_absent_binds(self, data: dict, **kwargs) -> dict:
+        return drop_absent_binds(data)
 
 
 def _rendered():

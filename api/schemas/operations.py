@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from marshmallow import Schema, fields
+from marshmallow import Schema, fields, post_dump
 
-from api.schemas.commands import StepSchema
+from api.schemas.commands import StepSchema, bind_runs, drop_absent_binds
 from api.schemas.fields import bounded
 
 
@@ -49,6 +49,14 @@ class OperationSchema(Schema):
         allow_none=True,
         metadata={"description": "The stamp that acknowledged this operation's recovery."},
     )
+    binds = bind_runs(
+        "An application with several databases (binds): each one's revisions and steps, by "
+        "bind name ('default' is the main one). Absent otherwise."
+    )
+
+    @post_dump
+    def _drop_absent_binds(self, data: dict, **kwargs) -> dict:
+        return drop_absent_binds(data)
 
 
 class OperationPageSchema(Schema):

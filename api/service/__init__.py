@@ -8,7 +8,7 @@ they never look at a request.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager, nullcontext
 
 from alembic.config import Config
@@ -20,6 +20,8 @@ from api import exceptions
 from api.service import commands
 from api.service import oplog as log
 from api.service.alembic_env import ROOTS, build_config
+from api.service.bind_runs import for_bind
+from api.service.binds import DEFAULT, Binds, migrates_each_bind
 from api.service.commands import Write
 from api.service.context import CallContext
 from api.service.database import DEFAULT_VERSION_TABLE, VersionTable, current_heads, reachable
@@ -48,12 +50,18 @@ class MigrationService:
         app_context: Callable[[], AbstractContextManager] | None = None,
         app_root: str | None = None,
         alembic_config: str | None = None,
+        engines: Mapping[str, Engine] | None = None,
     ):
+        """``engines``: bind name -> engine of the application whose Migrate runs env.py
+        (``"default"`` is ``engine``); used when the directory migrates each bind."""
         self._migrate = migrate
         # The user's application (MIGRATEWAY_APP): its Migrate extension reads current_app,
         # and env.py runs inside its context, as under `flask --app <it> db upgrade`.
         self.app_context = app_context or nullcontext
         self.engine = engine
+        multi = engines is not None and len(engines) > 1 and migrates_each_bind(directory)
+        others = {k: e for k, e in engines.items() if k != DEFAULT} if multi else {}
+        self.binds = Binds({DEFAULT: engine, **others})
         self.directory = directory
         self.database_url = database_url
         self.version_table = version_table
@@ -114,6 +122,19 @@ class MigrationService:
         """
         return current_heads(self.engine, self.version_table)
 
+    def bind_heads(self) -> dict[str, tuple[str, ...]]:
+        """The revisions each bind's version table holds (the default database alone for a
+        single-database directory).
+
+        :raises DatabaseUnavailable:
+        """
+        if not self.binds.multi:
+            return {DEFAULT: self.database_heads()}
+        return {
+            name: current_heads(engine, self.version_table)
+            for name, engine in self.binds.engines.items()
+        }
+
     # -- reads ----------------------------------------------------------------------------
 
     def history(self, limit: int | None = None, offset: int = 0) -> RevisionPage:
@@ -139,11 +160,25 @@ class MigrationService:
         :raises RevisionConflict: the database is at a revision the directory lacks.
         """
         graph = self.graph()
+        if self.binds.multi:
+            return self._current_binds(graph)
         current = self.database_heads()
         graph.check_known(current)
         return CurrentState(
             current=current, heads=tuple(sorted(graph.heads)), pending=graph.pending(current)
         )
+
+    def _current_binds(self, graph: RevisionGraph) -> CurrentState:
+        """Each bind's state; the top level is the default database's, but up to date only
+        when every bind is."""
+        heads = tuple(sorted(graph.heads))
+        states = {}
+        for name, current in self.bind_heads().items():
+            with for_bind(name):
+                graph.check_known(current)
+            states[name] = CurrentState(current, heads, graph.pending(current))
+        main = states[DEFAULT]
+        return CurrentState(main.current, main.heads, main.pending, binds=states)
 
     def heads(self) -> list[RevisionInfo]:
         """The head revisions, as ``flask db heads``."""

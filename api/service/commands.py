@@ -5,21 +5,22 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, contextmanager, nullcontext
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from alembic.config import Config
 
 from api import exceptions
-from api.service import dry_run, idempotency
+from api.service import bind_runs, dry_run, idempotency
 from api.service import oplog as log
 from api.service.alembic_errors import revision_errors
+from api.service.binds import DEFAULT, migration_locks
 from api.service.context import CallContext
 from api.service.database import describe_error
 from api.service.failure import failure, lock_guard
 from api.service.graph import RevisionGraph
-from api.service.lock import HeldLock, LockTimeout, migration_lock
+from api.service.lock import HeldLock, LockTimeout
 from api.service.progress import ProgressWriter
 from api.service.recovery import check_preconditions
 from api.service.results import RunResult
@@ -109,9 +110,13 @@ def _under_lock(
         if done is not None:
             raise exceptions.AlreadyDone(done)
     # Read under the lock: a late caller whose work is already done gets a no-op.
-    before = svc.database_heads()
+    heads = svc.bind_heads()
+    before = heads[DEFAULT]
     check_preconditions(svc, write.kind, write.sql, before, write.resolves, ctx)
-    planned = _planned(graph, write, before)
+    planned = 0
+    for name, bind_before in heads.items():
+        with bind_runs.for_bind(name) if svc.binds.multi else nullcontext():
+            planned += len(_planned(graph, write, bind_before))
     op = svc.oplog.start(
         kind=write.kind,
         actor=ctx.actor,
@@ -122,8 +127,9 @@ def _under_lock(
         idempotency_key=ctx.idempotency_key,
         request_hash=ctx.request_hash,
         lock_wait_ms=lock_wait_ms,
-        steps_total=len(planned),
+        steps_total=planned,
         resolves=write.resolves,
+        binds=bind_runs.started(heads) if svc.binds.multi else None,
     )
     recorded.append(op.id)
     if ctx.on_recorded is not None:
@@ -131,14 +137,17 @@ def _under_lock(
             idempotency.keep(svc.oplog, op.id, idempotency.Accepted(op.id))
         ctx.on_recorded(op.id)
     result = RunResult(from_=before, to=before, operation_id=op.id)
+    if svc.binds.multi:
+        result.binds = bind_runs.finished(heads, None, StepTimer(), write.kind, write.sql)
     if planned or write.sql or write.purge:
-        _execute(svc, graph, config, write, result, held)
+        _execute(svc, graph, config, write, result, held, heads)
     svc.oplog.finish(
         op.id,
         status=log.SUCCEEDED,
         to=result.to,
         steps=result.rendered if write.sql else result.steps,
         resolves=write.resolves,
+        binds=result.binds,
     )
     return result
 
@@ -175,13 +184,16 @@ def _planned(graph: RevisionGraph, write: Write, before: tuple[str, ...]) -> lis
         raise
 
 
-def _execute(svc, graph, config: Config, write: Write, result: RunResult, held: HeldLock) -> None:
-    """Run the steps through env.py; fill ``result`` from what the database says after.
+def _execute(
+    svc, graph, config: Config, write: Write, result: RunResult, held: HeldLock, heads: dict
+) -> None:
+    """Run the steps through env.py on every bind (``heads``: where each is now); fill
+    ``result`` from what the databases say after.
 
     :raises MigrationFailed, LockLost, DryRunFailed:
     """
     if write.sql:
-        dry_run.render(svc, graph, config, write, result)
+        dry_run.render(svc, graph, config, write, result, heads)
         return
     op_id = result.operation_id
     progress = ProgressWriter(svc.oplog, op_id)
@@ -197,16 +209,18 @@ def _execute(svc, graph, config: Config, write: Write, result: RunResult, held: 
                 version_table=svc.version_table,
                 timer=timer,
                 bind=held.bind,
+                binds=svc.binds,
             )
     except StepsFailed as failed:
-        raise failure(
-            svc, graph, op_id, write.kind, write.target, result.from_, failed
-        ) from failed.error
+        raise failure(svc, graph, op_id, write.kind, write.target, heads, failed) from failed.error
     finally:
         progress.close()
-    result.to = svc.database_heads()
+    after = svc.bind_heads()
+    result.to = after[DEFAULT]
     if write.kind != "stamp":
-        result.steps = timer.done
+        result.steps = timer.by_bind.get(DEFAULT, [])
+    if svc.binds.multi:
+        result.binds = bind_runs.finished(heads, after, timer, write.kind, sql=False)
 
 
 @contextmanager
@@ -221,7 +235,7 @@ def _locked(svc: MigrationService, ctx: CallContext) -> Iterator[tuple[float, He
     with ExitStack() as stack:
         waited = time.perf_counter()
         try:
-            held = stack.enter_context(migration_lock(svc.engine, ctx.lock_timeout))
+            held = stack.enter_context(migration_locks(svc.binds, ctx.lock_timeout))
         except LockTimeout:
             holder = svc.oplog.running()
             raise exceptions.Locked(

@@ -19,7 +19,9 @@ from flask import Flask, current_app, g, has_app_context
 from sqlalchemy.pool import NullPool
 
 from api import exceptions
+from api.service import bind_runs
 from api.service import oplog as log
+from api.service.binds import DEFAULT
 from api.service.database import describe_error
 from api.service.results import RunResult
 from api.service.runner import StepsFailed, StepTimer, run_env
@@ -40,10 +42,15 @@ class EnvConnectsElsewhere(Exception):
 
 
 def render(
-    svc: MigrationService, graph: RevisionGraph, config: Config, write: Write, result: RunResult
+    svc: MigrationService,
+    graph: RevisionGraph,
+    config: Config,
+    write: Write,
+    result: RunResult,
+    heads: dict[str, tuple[str, ...]],
 ) -> None:
-    """Fill ``result`` with the SQL from the database's revision to the target, the steps it
-    renders and the revisions it leads to.
+    """Fill ``result`` with the SQL from each database's revision (``heads``, by bind) to the
+    target, the steps it renders and the revisions it leads to.
 
     :raises DryRunFailed: nothing ran on the database.
     """
@@ -55,17 +62,20 @@ def render(
                 graph.script,
                 lambda heads: write.plan(graph, heads),
                 as_sql=True,
-                starting_rev=result.from_,
+                starting_rev=heads,
                 version_table=svc.version_table,
                 timer=timer,
+                binds=svc.binds,
             )
-        sql = config.output_buffer.getvalue()
+        sql = timer.sql.get(DEFAULT, config.output_buffer).getvalue()
     except StepsFailed as failed:
         if not (needs_connection(failed.error) and copyable(svc.engine)):
             raise _failed(svc, write, result, failed) from failed.error
         timer, sql = _on_copy(svc, graph, write, result)
-    result.sql, result.rendered = sql, timer.done
-    result.to = timer.heads if timer.heads is not None else result.from_
+    result.sql, result.rendered = sql, timer.by_bind.get(DEFAULT, timer.done)
+    result.to = timer.heads.get(DEFAULT, result.from_)
+    if svc.binds.multi:
+        result.binds = bind_runs.finished(heads, None, timer, write.kind, sql=True)
 
 
 def needs_connection(error: BaseException) -> bool:

@@ -6,9 +6,13 @@ import contextlib
 import logging
 from typing import TYPE_CHECKING
 
+from alembic.ddl.impl import DefaultImpl
+
 from api import exceptions
+from api.service import bind_runs
 from api.service import oplog as log
 from api.service.alembic_env import ROOTS
+from api.service.binds import DEFAULT
 from api.service.database import describe_error
 from api.service.graph import RevisionGraph
 from api.service.lock import HeldLock, LockLost
@@ -45,21 +49,28 @@ def failure(
     op_id: str,
     kind: str,
     target: str,
-    before: tuple[str, ...],
+    heads: dict[str, tuple[str, ...]],
     failed: StepsFailed,
 ) -> exceptions.Problem:
-    """Describe a failed run from what the database says now, never from assumptions."""
+    """Describe a failed run from what the database says now, never from assumptions; with
+    several databases, which bind failed and where each one is now (``heads``: before)."""
+    before = heads[DEFAULT]
     try:
         now: list[str] | None = list(svc.database_heads())
     except exceptions.DatabaseUnavailable:
         now = None
     running = failed.timer.running
-    partial = running is not None and not svc.transactional_ddl and kind != "stamp"
+    bind = failed.timer.bind  # None: a single database, or env.py failed before configure()
+    dialect = svc.binds.engines.get(bind or DEFAULT, svc.engine).dialect
+    transactional = DefaultImpl.get_by_dialect(dialect).transactional_ddl
+    partial = running is not None and not transactional and kind != "stamp"
+    multi = svc.binds.multi
+    binds = bind_runs.after_failure(svc, graph, kind, heads, failed.timer) if multi else None
     lost = isinstance(failed.error, LockLost)
     error = f"{failed.error}." if lost else describe_error(failed.error)
     # A step counts once its transaction committed; where DDL is transactional, steps run in
     # one transaction are undone together, so what the database holds now decides.
-    completed = failed.timer.done
+    completed = failed.timer.by_bind.get(DEFAULT, [])
     if now is not None and kind != "stamp":
         applied = graph.applied(tuple(now))
         completed = [s for s in completed if (s.revision in applied) == (kind == "upgrade")]
@@ -67,7 +78,10 @@ def failure(
     at = None if lost else raised_at(failed.error, svc.config().attributes[ROOTS])
     line = f" ({at[0]}, line {at[1]})" if at else ""
     if running:
-        where = f"revision {running.revision}{line}"
+        where = f"revision {running.revision}"
+        if bind is not None:
+            where += f" of bind '{bind}'"
+        where += line
     elif lost:
         where = "between revisions"
     else:
@@ -80,6 +94,7 @@ def failure(
         error=error,
         failed_revision=running.revision if running else None,
         partial_possible=partial,
+        binds=bind_runs.as_logged(binds) if binds is not None else None,
     )
     logger.error(
         "operation %s (%s to %s) failed in %s: %s",
@@ -93,6 +108,7 @@ def failure(
             "operation_id": op_id,
             "revision": running.revision if running else None,
             "error": error,
+            **({"bind": bind} if binds is not None else {}),
         },
     )
     detail = f"{kind} to {target} failed in {where}: {_sentence(error)}"
@@ -120,6 +136,7 @@ def failure(
         **{"from": list(before)},
         current=now,
         **({"raised_at": {"file": at[0], "line": at[1]}} if at else {}),
+        **({"bind": bind, "binds": binds} if binds is not None else {}),
     )
 
 

@@ -37,9 +37,13 @@ class CurrentState:
     current: tuple[str, ...]
     heads: tuple[str, ...]
     pending: tuple[str, ...]
+    # Each bind's own state, when the application migrates several databases.
+    binds: dict[str, CurrentState] | None = None
 
     @property
     def up_to_date(self) -> bool:
+        if self.binds is not None:
+            return all(state.up_to_date for state in self.binds.values())
         return set(self.current) == set(self.heads)
 
 
@@ -73,3 +77,6 @@ class RunResult:
     operation_id: str | None = None
     # The answer kept for this call's Idempotency-Key, given again.
     replayed: bool = False
+    # Several databases: each bind's {"from", "to", "steps", "sql"} as plain JSON data
+    # (the Idempotency-Key keeps it as it is); the fields above are the default bind's.
+    binds: dict[str, dict] | None = None

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import builtins
+import io
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 
 from alembic.config import Config
@@ -14,6 +17,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, event
 
 from api.service.alembic_env import preserved_logging
+from api.service.binds import DEFAULT, Binds
 from api.service.database import DEFAULT_VERSION_TABLE, VersionTable
 from api.service.results import StepResult
 
@@ -41,8 +45,15 @@ class StepTimer:
     guard: Callable[[], None] | None = None
     done: list[StepResult] = field(default_factory=list)
     running: StepResult | None = None
-    # The version table's rows after the last step, as Alembic keeps them (a dry run's "to").
-    heads: tuple[str, ...] | None = None
+    # The version table's rows after each bind's last step, as Alembic keeps them (a dry
+    # run's "to").
+    heads: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    # The bind env.py configured last (several databases run one after the other), and the
+    # steps of each: one revision runs once per bind, and each run is that bind's step.
+    bind: str | None = None
+    by_bind: dict[str, list[StepResult]] = field(default_factory=dict)
+    # A dry run's SQL, by bind.
+    sql: dict[str, io.StringIO] = field(default_factory=dict)
     _proven: bool = False
 
     def checkpoint(self, commit: bool) -> None:
@@ -72,6 +83,7 @@ class StepTimer:
             yield step
             done = StepResult(self.running.revision, self.running.message, elapsed_ms(start))
             self.done.append(done)
+            self.by_bind.setdefault(self.bind or DEFAULT, []).append(done)
             self.running = None
             log.info(
                 "%s revision %s in %.1f ms",
@@ -83,6 +95,7 @@ class StepTimer:
                     "revision": done.revision,
                     "duration_ms": done.duration_ms,
                     "operation_id": self.operation_id,
+                    **({"bind": self.bind} if self.bind else {}),
                 },
             )
 
@@ -96,20 +109,33 @@ def _on_configure(
     expected: VersionTable,
     bind: Callable[[Connection], None] | None,
     timer: StepTimer,
+    binds: Binds | None,
+    starting: Mapping[str, tuple[str, ...]] | None,
 ) -> None:
     """Make env.py's ``context.configure()`` check the version table it sets against the one
     the service reads, before Alembic creates that table or runs a step: were they different,
     every answer about the database's revision would be wrong. Then ``bind`` the connection
     the migration runs on, and run the timer's guard at each commit it makes where DDL is
-    transactional (a refused commit there undoes the revisions it would have committed). (On
-    the instance:
-    alembic.context proxies EnvironmentContext itself, not a subclass.)"""
+    transactional (a refused commit there undoes the revisions it would have committed).
+
+    A multi-database env.py calls it once per database: which bind each call is, the timer
+    learns from its connection or URL. A dry run's SQL goes to a buffer per bind (whatever
+    env.py gave as output_buffer), starting from that bind's ``starting`` revisions. (On the
+    instance: alembic.context proxies EnvironmentContext itself, not a subclass.)"""
     configure = env.configure
 
     def after_step(*, heads, **_kwargs) -> None:
-        timer.heads = tuple(sorted(heads))
+        timer.heads[timer.bind or DEFAULT] = tuple(sorted(heads))
 
     def checked(*args, **kwargs) -> None:
+        if binds is not None and binds.multi:
+            connection = kwargs.get("connection", args[0] if args else None)
+            url = kwargs.get("url", args[1] if len(args) > 1 else None)
+            timer.bind = binds.name_of(connection, url)
+        if env.is_offline_mode() and starting is not None:
+            name = timer.bind or DEFAULT
+            kwargs["output_buffer"] = timer.sql.setdefault(name, io.StringIO())
+            kwargs["starting_rev"] = tuple(starting.get(name, ())) or "base"
         # Alembic tells these callbacks the version table's rows after each step, offline too.
         own = kwargs.get("on_version_apply") or ()
         kwargs["on_version_apply"] = (*((own,) if callable(own) else own), after_step)
@@ -132,6 +158,30 @@ def _on_configure(
     env.configure = checked
 
 
+@contextmanager
+def _no_file_writes() -> Iterator[None]:
+    """While a dry run's env.py runs, what this thread opens to write stays in memory.
+
+    Both multi-database templates write each database's SQL to "<name>.sql" in the working
+    directory (Alchemical's from its own module, not env.py); the service takes the SQL from
+    the buffers it gives configure() and must leave no file behind. Other threads keep the
+    real ``open``: they only pass through this wrapper while a dry run lasts (os.chdir to a
+    scratch directory instead would move every thread's relative paths, SQLite URLs too).
+    """
+    real, thread = builtins.open, threading.get_ident()
+
+    def guarded(file, mode="r", *args, **kwargs):
+        if threading.get_ident() == thread and any(flag in str(mode) for flag in "wax+"):
+            return io.BytesIO() if "b" in str(mode) else io.StringIO()
+        return real(file, mode, *args, **kwargs)
+
+    builtins.open = guarded  # under _ENV_LOCK: one dry run at a time
+    try:
+        yield
+    finally:
+        builtins.open = real
+
+
 class StepsFailed(Exception):
     """A step raised; carries what committed before it and which step failed."""
 
@@ -147,16 +197,19 @@ def run_env(
     plan: Callable[[tuple[str, ...]], Iterable],
     *,
     as_sql: bool = False,
-    starting_rev: tuple[str, ...] | None = None,
+    starting_rev: Mapping[str, tuple[str, ...]] | None = None,
     destination_rev: str | None = None,
     purge: bool = False,
     version_table: VersionTable = DEFAULT_VERSION_TABLE,
     timer: StepTimer | None = None,
     bind: Callable[[Connection], None] | None = None,
+    binds: Binds | None = None,
 ) -> StepTimer:
     """Run env.py with ``plan(current_heads)`` as the work, the way ``alembic.command`` does.
 
-    ``bind`` is called with the connection env.py migrates on, before any step runs.
+    ``bind`` is called with each connection env.py migrates on, before any step runs on it.
+    ``binds`` tells the databases of a multi-database env.py apart. A dry run renders each
+    bind from its ``starting_rev`` into ``timer.sql`` and writes no file.
 
     :raises StepsFailed: env.py or a revision raised, or env.py keeps its revisions somewhere
         other than ``version_table`` (then nothing has run), or the timer's guard stopped it.
@@ -173,12 +226,11 @@ def run_env(
                 script,
                 fn=work,
                 as_sql=as_sql,
-                starting_rev=starting_rev or None,
                 destination_rev=destination_rev,
                 purge=purge,
             )
-            _on_configure(env, version_table, bind, timer)
-            with env:
+            _on_configure(env, version_table, bind, timer, binds, starting_rev if as_sql else None)
+            with env, _no_file_writes() if as_sql else nullcontext():
                 script.run_env()
         except Exception as exc:
             raise StepsFailed(timer, exc) from exc

@@ -72,6 +72,12 @@ class Steps(_JsonText):
         return [StepResult(**step) for step in value]
 
 
+class Json(_JsonText):
+    """Plain JSON data: each bind's part of an operation on several databases."""
+
+    to_json = from_json = staticmethod(lambda value: value)
+
+
 class _Base(MappedAsDataclass, DeclarativeBase, kw_only=True):
     # The log's own metadata: never the users' (their autogenerate would drop the table).
     metadata = sa.MetaData()
@@ -112,6 +118,8 @@ class Operation(_Base):
     # A stamp that clears a recovery names the operation it acknowledges; that one names it.
     resolves: Mapped[str | None] = mapped_column(sa.String(36), default=None)
     resolved_by: Mapped[str | None] = mapped_column(sa.String(36), default=None)
+    # Several databases: bind name -> {"from", "to", "steps"} (api/service/bind_runs.py).
+    binds: Mapped[dict | None] = mapped_column(Json, default=None)
 
     @property
     def needs_recovery(self) -> bool:

@@ -27,6 +27,7 @@ class OperationLog(LogReads):
         lock_wait_ms=None,
         steps_total=None,
         resolves=None,
+        binds=None,
     ) -> Operation:
         """Record an operation as running; called before its first statement runs.
 
@@ -47,6 +48,7 @@ class OperationLog(LogReads):
             steps_total=steps_total,
             steps_done=0,
             resolves=resolves,
+            binds=binds,
         )
         with self._connect() as conn:
             try:
@@ -71,6 +73,7 @@ class OperationLog(LogReads):
         failed_revision=None,
         partial_possible=False,
         resolves=None,
+        binds=None,
     ) -> None:
         """Record how an operation ended; if the database cannot take it now, as soon as it can
         (the caller's answer stands either way). A stamp that ``resolves`` a recovery marks
@@ -87,8 +90,12 @@ class OperationLog(LogReads):
                 "failed_revision": failed_revision,
                 "partial_possible": partial_possible,
                 "finished_at": now(),
-                "steps_done": len(steps),
+                # Several databases: a revision run on each bind is a step of each.
+                "steps_done": len(steps)
+                if binds is None
+                else sum(len(bind["steps"]) for bind in binds.values()),
                 "running_revision": None,
+                **({"binds": binds} if binds is not None else {}),
             },
         )
 
