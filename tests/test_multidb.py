@@ -272,3 +272,37 @@ def test_alchemical_two_engines(store, database_url, users_url, tmp_path, monkey
         if imported is not None:
             for engine in (imported.db.engines or {}).values():
                 engine.dispose()
+
+
+def test_the_applications_own_binds_through_migrateway_app(
+    shop, database_url, users_url, tmp_path, monkeypatch, forget_imports
+):
+    """The shop named as `flask --app` names it: its binds come from its own config."""
+    migrations = shop.copy(tmp_path / "migrations")
+    monkeypatch.syspath_prepend(str(shop.migrations.parent))
+    monkeypatch.setenv("MAIN_URL", database_url)
+    monkeypatch.setenv("USERS_URL", users_url)
+    app = create_app({"MIGRATEWAY_APP": "shop:create_app", "MIGRATIONS_DIR": str(migrations)})
+    client = authorized(app.test_client())
+    first, second = shop.revisions
+    try:
+        assert client.get("/current").get_json()["binds"]["users"]["pending"] == [first, second]
+        r = client.post("/upgrade")
+        assert r.status_code == 200, r.get_json()
+        assert _owned(database_url) == DEFAULT_TABLES and _owned(users_url) == USERS_TABLES
+        assert databases.version_rows(users_url) == {second}
+
+        r = client.post("/downgrade", json={"target": first, "sql": True})
+        assert r.status_code == 200, r.get_json()
+        sql = r.get_json()["binds"]
+        assert "DROP TABLE profile" in sql["users"]["sql"]
+        assert "DROP TABLE invoice" in sql["default"]["sql"]
+        assert sql["users"]["to"] == [first]
+        assert _owned(users_url) == USERS_TABLES  # a dry run changes nothing
+    finally:
+        user_app = app.extensions["migrateway"].app_context.__self__
+        with user_app.app_context():
+            for engine in user_app.extensions["sqlalchemy"].engines.values():
+                engine.dispose()
+        with app.app_context():
+            db.engine.dispose()
