@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -34,6 +35,9 @@ def load_config(environ: Mapping[str, str], instance_path: str) -> dict:
         # the application's, or without one the embedded default (see embedded_default).
         "DATABASE_URL": environ.get("DATABASE_URL") or None,
         "MIGRATIONS_DIR": environ.get("MIGRATIONS_DIR") or None,
+        # The other databases of a multi-database directory without MIGRATEWAY_APP (an
+        # application's own binds come from its config): Flask-SQLAlchemy's SQLALCHEMY_BINDS.
+        **_binds(environ.get("DATABASE_BINDS")),
         # The project's alembic.ini or pyproject.toml, as for the alembic command; without it
         # the file is looked for in, then beside, the migrations directory.
         "ALEMBIC_CONFIG": environ.get("ALEMBIC_CONFIG") or None,
@@ -65,6 +69,22 @@ def load_config(environ: Mapping[str, str], instance_path: str) -> dict:
         "RESTX_MASK_SWAGGER": False,
         "SWAGGER_UI_DOC_EXPANSION": "list",
     }
+
+
+def _binds(raw: str | None) -> dict:
+    if not raw:
+        return {}
+    try:
+        binds = json.loads(raw)
+    except ValueError as exc:
+        raise ConfigurationError(f"DATABASE_BINDS is not JSON: {exc}") from None
+    if not isinstance(binds, dict) or not all(
+        isinstance(k, str) and k and isinstance(v, str) and v for k, v in binds.items()
+    ):
+        raise ConfigurationError(
+            'DATABASE_BINDS must be a JSON object of bind name to URL: {"users": "postgresql://..."}'
+        )
+    return {"SQLALCHEMY_BINDS": binds}
 
 
 def embedded_default(config: dict, instance_path: str) -> dict:

@@ -39,9 +39,9 @@ def on_starting(server):
     from api.config import PROJECT_ROOT, ConfigurationError, load_config
     from api.tokens import create_local_token, load
 
-    config = load_config(os.environ, str(PROJECT_ROOT / "instance"))
     try:
         # Here, once, before any worker: each worker would print its own traceback.
+        config = load_config(os.environ, str(PROJECT_ROOT / "instance"))
         load(config)
         token = create_local_token(config)
     except ConfigurationError as err:

@@ -4,14 +4,20 @@ its own database, and GET /current reports each."""
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
 from api import create_app, db
+from api.config import PROJECT_ROOT, ConfigurationError
 from api.service.lock import migration_lock
 from tests import databases, multidb_projects
+from tests.servers import free_port
 from tests.tokens import authorized
 
 DEFAULT_TABLES = {"order", "invoice"}
@@ -241,7 +247,10 @@ def test_alchemical_two_engines(store, database_url, users_url, tmp_path, monkey
     migrations = store.copy(tmp_path / "migrations")
     module = multidb_projects.alchemical_app(migrations, database_url, users_url)
     first, second = store.revisions
-    app, client = _start(migrations, database_url, users_url)
+    # Configured as an operator would: the environment names the other database.
+    monkeypatch.setenv("DATABASE_BINDS", json.dumps({"users": users_url}))
+    app = create_app({"DATABASE_URL": database_url, "MIGRATIONS_DIR": str(migrations)})
+    client = authorized(app.test_client())
     workdir = tmp_path / "workdir"
     workdir.mkdir()
     monkeypatch.chdir(workdir)
@@ -306,3 +315,30 @@ def test_the_applications_own_binds_through_migrateway_app(
                 engine.dispose()
         with app.app_context():
             db.engine.dispose()
+
+
+def test_database_binds_must_name_each_database(monkeypatch):
+    monkeypatch.setenv("DATABASE_BINDS", '["postgresql://x"]')
+    with pytest.raises(ConfigurationError, match="DATABASE_BINDS must be a JSON object"):
+        create_app({"DATABASE_URL": "sqlite://"})
+
+
+def test_a_bad_database_binds_stops_gunicorn_in_one_line(tmp_path):
+    gunicorn = [str(Path(sys.executable).parent / "gunicorn"), "-c", "python:api.gunicorn_conf"]
+    done = subprocess.run(
+        [*gunicorn, "wsgi:app"],
+        cwd=PROJECT_ROOT,
+        env={
+            **os.environ,
+            "DATABASE_URL": f"sqlite:///{tmp_path / 'x.sqlite'}",
+            "DATABASE_BINDS": "{users: nope}",
+            "BIND": f"127.0.0.1:{free_port()}",
+        },
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    output = done.stdout + done.stderr
+    assert done.returncode != 0 and "Traceback" not in output, output
+    (line,) = [x for x in output.splitlines() if "DATABASE_BINDS" in x]
+    assert line.startswith("Migrateway cannot start: DATABASE_BINDS is not JSON"), line
