@@ -24,7 +24,7 @@ DEFAULT_TABLES = {"order", "invoice"}
 USERS_TABLES = {"account", "profile"}
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def shop(tmp_path_factory):
     return multidb_projects.flask_multidb(tmp_path_factory.mktemp("shop") / "project")
 
@@ -238,7 +238,7 @@ def test_single_database_answers_have_no_binds(client):
     assert "binds" not in client.get(f"/operations/{r.get_json()['operation_id']}").get_json()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def store(tmp_path_factory):
     return multidb_projects.alchemical(tmp_path_factory.mktemp("store") / "project")
 
