@@ -154,12 +154,54 @@ def test_a_plain_project_runs_with_its_own_settings(
         assert version_rows(database_url) == {"0002"}
         assert {"things", "more_things"} <= tables(database_url)
         assert client.get("/current").get_json()["up_to_date"] is True
+
+        r = client.post("/downgrade", json={"target": "base", "sql": True})
+        assert r.status_code == 200, r.get_json()
+        assert "DROP TABLE more_things" in r.get_json()["sql"] and r.get_json()["to"] == []
+        assert client.post("/stamp", json={"target": "0001"}).status_code == 200
+        assert version_rows(database_url) == {"0001"}
+        assert client.post("/stamp", json={"target": "head"}).status_code == 200
+
+        (project.root / "more_versions" / "0003_breaks.py").write_text(BREAKS)
+        r = client.post("/upgrade")
+        assert r.status_code == 422, r.get_json()
+        assert r.get_json()["failed_revision"] == "0003"
+        assert r.get_json()["current"] == sorted(version_rows(database_url))
+        (project.root / "more_versions" / "0003_breaks.py").unlink()
+        if r.get_json()["partial_possible"]:  # no transactional DDL: the operator settles it
+            done = client.post(
+                "/stamp", json={"target": "0002", "resolves": r.get_json()["operation_id"]}
+            )
+            assert done.status_code == 200, done.get_json()
+
         r = client.post("/downgrade", json={"target": "base"})
         assert r.status_code == 200, r.get_json()
         assert version_rows(database_url) == set()
         assert not {"things", "more_things"} & tables(database_url)
     finally:
         dispose(app)
+
+
+BREAKS = """\"\"\"breaks
+
+Revision ID: 0003
+Revises: 0002
+\"\"\"
+from alembic import op
+
+revision = "0003"
+down_revision = "0002"
+branch_labels = None
+depends_on = None
+
+
+def upgrade():
+    op.execute("INSERT INTO no_such_table VALUES (1)")
+
+
+def downgrade():
+    pass
+"""
 
 
 def test_ready_names_env_py_until_its_package_is_importable(
