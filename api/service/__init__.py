@@ -12,7 +12,6 @@ from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager, nullcontext
 
 from alembic.config import Config
-from alembic.ddl.impl import DefaultImpl
 from flask import current_app
 from sqlalchemy import Engine
 
@@ -85,7 +84,7 @@ class MigrationService:
     def transactional_ddl(self) -> bool:
         """Whether a failed revision rolls back whole on this database (PostgreSQL) or may
         leave part of itself applied (MariaDB/MySQL, and SQLite as Alembic drives it)."""
-        return DefaultImpl.get_by_dialect(self.engine.dialect).transactional_ddl
+        return self.binds.transactional_ddl()
 
     def config(self) -> Config:
         """A fresh Alembic Config for one command (it carries that command's output buffer)."""

@@ -63,6 +63,18 @@ def _sql(timer: StepTimer, name: str) -> str:
     return buffer.getvalue() if buffer is not None else ""
 
 
+def committed(
+    graph: RevisionGraph, kind: str, steps: list[StepResult], now: tuple[str, ...] | None
+) -> list[StepResult]:
+    """The steps of a failed run that the database still holds (``now``, read back; None when
+    it cannot be read): where DDL is transactional, steps run in one transaction are undone
+    together with the one that failed."""
+    if now is None or kind == "stamp":
+        return steps
+    applied = graph.applied(now)
+    return [s for s in steps if (s.revision in applied) == (kind == "upgrade")]
+
+
 def after_failure(
     svc: MigrationService, graph: RevisionGraph, kind: str, before: Heads, timer: StepTimer
 ) -> dict[str, dict]:
@@ -75,10 +87,7 @@ def after_failure(
             now: tuple[str, ...] | None = current_heads(svc.binds.engines[name], svc.version_table)
         except exceptions.DatabaseUnavailable:
             now = None
-        steps = timer.by_bind.get(name, [])
-        if now is not None and kind != "stamp":
-            applied = graph.applied(now)
-            steps = [s for s in steps if (s.revision in applied) == (kind == "upgrade")]
+        steps = committed(graph, kind, timer.by_bind.get(name, []), now)
         result[name] = {
             "from": list(heads),
             "current": list(now) if now is not None else None,

@@ -14,6 +14,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
+from alembic.ddl.impl import DefaultImpl
 from sqlalchemy import URL, Connection, Engine, make_url
 
 from api.service.lock import HeldLock, migration_lock
@@ -61,6 +62,13 @@ class Binds:
     @property
     def multi(self) -> bool:
         return len(self.engines) > 1
+
+    def transactional_ddl(self, name: str | None = None) -> bool:
+        """Whether a failed revision rolls back whole on bind ``name``'s database (PostgreSQL)
+        or may leave part of itself applied (MariaDB/MySQL, and SQLite as Alembic drives it);
+        None, or a bind the service does not migrate: the default database."""
+        engine = self.engines.get(name or DEFAULT, self.default)
+        return DefaultImpl.get_by_dialect(engine.dialect).transactional_ddl
 
     def name_of(self, connection: Connection | None = None, url: URL | str | None = None) -> str:
         """The bind a ``context.configure()`` call migrates, from its connection or its URL.

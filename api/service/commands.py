@@ -14,6 +14,7 @@ from alembic.config import Config
 from api import exceptions
 from api.service import bind_runs, dry_run, idempotency
 from api.service import oplog as log
+from api.service.alembic_env import ROOTS
 from api.service.alembic_errors import revision_errors
 from api.service.binds import DEFAULT, migration_locks
 from api.service.context import CallContext
@@ -212,7 +213,9 @@ def _execute(
                 binds=svc.binds,
             )
     except StepsFailed as failed:
-        raise failure(svc, graph, op_id, write.kind, write.target, heads, failed) from failed.error
+        roots = config.attributes[ROOTS]
+        problem = failure(svc, graph, op_id, write.kind, write.target, heads, failed, roots)
+        raise problem from failed.error
     finally:
         progress.close()
     after = svc.bind_heads()

@@ -6,12 +6,9 @@ import contextlib
 import logging
 from typing import TYPE_CHECKING
 
-from alembic.ddl.impl import DefaultImpl
-
 from api import exceptions
 from api.service import bind_runs
 from api.service import oplog as log
-from api.service.alembic_env import ROOTS
 from api.service.binds import DEFAULT
 from api.service.database import describe_error
 from api.service.graph import RevisionGraph
@@ -51,9 +48,11 @@ def failure(
     target: str,
     heads: dict[str, tuple[str, ...]],
     failed: StepsFailed,
+    roots: list[str],
 ) -> exceptions.Problem:
     """Describe a failed run from what the database says now, never from assumptions; with
-    several databases, which bind failed and where each one is now (``heads``: before)."""
+    several databases, which bind failed and where each one is now (``heads``: before).
+    ``roots``: the run's project directories, to name the file the error came from."""
     before = heads[DEFAULT]
     try:
         now: list[str] | None = list(svc.database_heads())
@@ -61,21 +60,16 @@ def failure(
         now = None
     running = failed.timer.running
     bind = failed.timer.bind  # None: a single database, or env.py failed before configure()
-    dialect = svc.binds.engines.get(bind or DEFAULT, svc.engine).dialect
-    transactional = DefaultImpl.get_by_dialect(dialect).transactional_ddl
-    partial = running is not None and not transactional and kind != "stamp"
+    partial = running is not None and not svc.binds.transactional_ddl(bind) and kind != "stamp"
     multi = svc.binds.multi
     binds = bind_runs.after_failure(svc, graph, kind, heads, failed.timer) if multi else None
     lost = isinstance(failed.error, LockLost)
     error = f"{failed.error}." if lost else describe_error(failed.error)
-    # A step counts once its transaction committed; where DDL is transactional, steps run in
-    # one transaction are undone together, so what the database holds now decides.
-    completed = failed.timer.by_bind.get(DEFAULT, [])
-    if now is not None and kind != "stamp":
-        applied = graph.applied(tuple(now))
-        completed = [s for s in completed if (s.revision in applied) == (kind == "upgrade")]
+    # A step counts once its transaction committed: what the database holds now decides.
+    held = tuple(now) if now is not None else None
+    completed = bind_runs.committed(graph, kind, failed.timer.by_bind.get(DEFAULT, []), held)
     # The file and line the error came from, in env.py, a revision or the project's package.
-    at = None if lost else raised_at(failed.error, svc.config().attributes[ROOTS])
+    at = None if lost else raised_at(failed.error, roots)
     line = f" ({at[0]}, line {at[1]})" if at else ""
     if running:
         where = f"revision {running.revision}"
