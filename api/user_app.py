@@ -34,9 +34,7 @@ class UserApp:
     def binds(self) -> dict[str, sa.Engine]:
         """The application's other databases (Flask-SQLAlchemy binds), by bind name."""
         with self.app.app_context():
-            engines = getattr(self.state.db, "engines", None)
-            if not isinstance(engines, dict):  # not Flask-SQLAlchemy: its default database only
-                return {}
+            engines = _engines(self.state.db) or {}  # not Flask-SQLAlchemy: its default only
             return {name: e for name, e in engines.items() if name is not None}
 
     @property
@@ -107,9 +105,16 @@ def _find_directory(app: Flask, configured: str, import_path: str) -> str:
     )
 
 
-def _override_default_engine(app: Flask, db, url: str, import_path: str) -> None:
+def _engines(db) -> dict | None:
+    """Flask-SQLAlchemy's engines of the current app, by bind key (None: the default one);
+    None for a ``db`` of another kind."""
     engines = getattr(db, "engines", None)
-    if not isinstance(engines, dict):
+    return engines if isinstance(engines, dict) else None
+
+
+def _override_default_engine(app: Flask, db, url: str, import_path: str) -> None:
+    engines = _engines(db)
+    if engines is None:
         raise ConfigurationError(
             f"MIGRATEWAY_APP={import_path}: DATABASE_URL can replace the database of a "
             "Flask-SQLAlchemy application only; set the URL in the application's config."
@@ -123,8 +128,7 @@ def _override_default_engine(app: Flask, db, url: str, import_path: str) -> None
 
 
 def _default_url(db, import_path: str) -> str:
-    engines = getattr(db, "engines", None)
-    engine = engines.get(None) if isinstance(engines, dict) else None
+    engine = (_engines(db) or {}).get(None)
     if engine is None and hasattr(db, "get_engine"):  # Alchemical and older Flask-SQLAlchemy
         engine = db.get_engine()
     if engine is None:
