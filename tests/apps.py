@@ -157,3 +157,16 @@ def _revisions_in_order(versions: Path) -> tuple[str, ...]:
 
 def _write(path: Path, text: str) -> None:
     path.write_text(textwrap.dedent(text).lstrip())
+
+
+def close_engines(service) -> None:
+    """Dispose of a service's engine and of the engines of the application it was given
+    (MIGRATEWAY_APP), so no connection outlives its test."""
+    from api import db
+
+    user_app = service.extensions["migrateway"].app_context.__self__
+    with user_app.app_context():
+        for engine in user_app.extensions["sqlalchemy"].engines.values():
+            engine.dispose()
+    with service.app_context():
+        db.engine.dispose()

@@ -12,6 +12,7 @@ import pytest
 import sqlalchemy as sa
 
 from api import create_app, db
+from tests.apps import close_engines
 from tests.databases import tables, version_rows
 from tests.revision_graph import ALL, BASE, MERGE, SECOND, TIP, MigrationsDir, standard_graph, table
 from tests.tokens import authorized
@@ -278,7 +279,6 @@ def test_batch_mode_sql_of_the_users_application_on_sqlite(
     url = f"sqlite:///{tmp_path / 'blog.sqlite'}"
     monkeypatch.setenv("BLOG_DATABASE_URL", url)
     service = create_app({"MIGRATEWAY_APP": "blog:create_app"})
-    user_app = service.extensions["migrateway"].app_context.__self__
     client = authorized(service.test_client())
     try:
         assert client.post("/upgrade", json={"target": project.revisions[-1]}).status_code == 200
@@ -291,8 +291,4 @@ def test_batch_mode_sql_of_the_users_application_on_sqlite(
         assert _digest(tmp_path / "blog.sqlite") == before
         assert version_rows(url) == {project.revisions[-1]}
     finally:
-        with user_app.app_context():
-            for engine in user_app.extensions["sqlalchemy"].engines.values():
-                engine.dispose()
-        with service.app_context():
-            db.engine.dispose()
+        close_engines(service)

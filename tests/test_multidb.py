@@ -17,6 +17,7 @@ from api import create_app, db
 from api.config import PROJECT_ROOT, ConfigurationError
 from api.service.lock import migration_lock
 from tests import databases, multidb_projects
+from tests.apps import close_engines
 from tests.servers import free_port
 from tests.tokens import authorized
 
@@ -309,12 +310,7 @@ def test_the_applications_own_binds_through_migrateway_app(
         assert sql["users"]["to"] == [first]
         assert _owned(users_url) == USERS_TABLES  # a dry run changes nothing
     finally:
-        user_app = app.extensions["migrateway"].app_context.__self__
-        with user_app.app_context():
-            for engine in user_app.extensions["sqlalchemy"].engines.values():
-                engine.dispose()
-        with app.app_context():
-            db.engine.dispose()
+        close_engines(app)
 
 
 def test_database_binds_must_name_each_database(monkeypatch):

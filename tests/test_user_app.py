@@ -10,8 +10,9 @@ import sys
 import pytest
 import sqlalchemy as sa
 
-from api import create_app, db
+from api import create_app
 from api.config import PROJECT_ROOT, ConfigurationError
+from tests.apps import close_engines
 from tests.databases import tables, version_rows
 from tests.servers import Gunicorn
 from tests.tokens import authorized
@@ -38,12 +39,7 @@ def serve(monkeypatch):
 
     yield start
     for service in apps:
-        user_app = service.extensions["migrateway"].app_context.__self__
-        with user_app.app_context():
-            for engine in user_app.extensions["sqlalchemy"].engines.values():
-                engine.dispose()
-        with service.app_context():
-            db.engine.dispose()
+        close_engines(service)
 
 
 def columns(url: str, table: str) -> set[str]:
