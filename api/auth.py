@@ -21,6 +21,8 @@ WRITE_SCOPES = {
     ("POST", "/upgrade"): "upgrade",
     ("POST", "/downgrade"): "downgrade",
     ("POST", "/stamp"): "stamp",
+    # A plan changes nothing: it is a read, sent as a POST for its body.
+    ("POST", "/plan"): "read",
 }
 # Swagger 2.0 has no bearer scheme: an apiKey in the Authorization header is the usual way,
 # and Swagger UI's Authorize button then sends what the person types.

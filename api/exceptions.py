@@ -86,6 +86,14 @@ class DryRunFailed(Problem):
     title = "The SQL could not be rendered; nothing ran"
 
 
+class UnacknowledgedDataLoss(Problem):
+    """The change would destroy data that exists now; it runs with the plan_id of its plan."""
+
+    status = 409
+    slug = "unacknowledged-data-loss"
+    title = "The change destroys data; review its plan and send its plan_id"
+
+
 class DatabaseUnavailable(Problem):
     status = 503
     slug = "database-unavailable"

@@ -11,11 +11,17 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench import cases, databases, wrk
+from bench import cases, databases, plan_case, wrk
 from bench.processes import install_cleanup, stop_all
 from bench.report import markdown
 
-CASES = {"1": cases.history, "2": cases.current, "3": cases.upgrade, "4": cases.cold_start}
+CASES = {
+    "1": cases.history,
+    "2": cases.current,
+    "3": cases.upgrade,
+    "4": cases.cold_start,
+    "6": plan_case.plan,
+}
 
 
 def settings(args, scratch: Path) -> cases.Settings:
@@ -54,7 +60,7 @@ def main() -> int:
     parser.add_argument(
         "--quick", action="store_true", help="small N and one run each: a smoke run"
     )
-    parser.add_argument("--only", default="1234", help="which comparisons, e.g. 13 (4 includes 5)")
+    parser.add_argument("--only", default="12346", help="which comparisons, e.g. 13 (4 includes 5)")
     parser.add_argument(
         "--bytecode",
         action="store_true",

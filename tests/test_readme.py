@@ -76,6 +76,8 @@ def test_the_pipeline_recipes_do_what_the_readme_says(live_server, database_url,
     exits = re.findall(r"^exit (\d+)$", out, re.MULTILINE)
     assert exits == ["0", "22"], out
     assert "precondition-failed" in out
+    # The plan named what the rollback destroys: the tip's (empty) table.
+    assert f"DS102 {TIP}:" in out
     assert version_rows(database_url) == {MERGE}  # one revision back, not two
 
     code, out = run("operations", live_server)

@@ -25,6 +25,7 @@ from api.schemas.commands import (
     WriteHeaders,
 )
 from api.schemas.operations import OperationSchema
+from api.schemas.plan import FindingSchema
 from api.service import service
 from api.service.context import CallContext
 from api.service.idempotency import Accepted, KeptAnswer, Outcome
@@ -50,10 +51,12 @@ WRITE_PROBLEMS = (
     exceptions.MigrationFailed,
     exceptions.DryRunFailed,
     exceptions.IdempotencyKeyReused,
+    exceptions.UnacknowledgedDataLoss,
     *UNAVAILABLE,
 )
 WRITE_HEADERS = query_params(WriteHeaders, location="header")
 _headers = WriteHeaders()
+_findings = FindingSchema(many=True)
 
 
 def perform(kind: str, request_schema: Schema, result_schema: Schema):
@@ -68,9 +71,13 @@ def perform(kind: str, request_schema: Schema, result_schema: Schema):
         idempotency_key=headers.get("idempotency_key"),
     )
     call = partial(getattr(service(), kind), **args)
-    if asynchronous.wanted(headers.get("prefer")):
-        return _dumped(asynchronous.start(call, ctx), result_schema)
-    return _dumped(call(ctx=ctx), result_schema)
+    try:
+        if asynchronous.wanted(headers.get("prefer")):
+            return _dumped(asynchronous.start(call, ctx), result_schema)
+        return _dumped(call(ctx=ctx), result_schema)
+    except exceptions.UnacknowledgedDataLoss as refused:
+        refused.extra["findings"] = _findings.dump(refused.extra["findings"])
+        raise
 
 
 def _dumped(outcome: Outcome, result_schema: Schema):

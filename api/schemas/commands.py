@@ -11,6 +11,7 @@ from api.schemas.fields import (
     revision_target,
     strict_boolean,
 )
+from api.schemas.plan import plan_id_field
 
 MAX_LOCK_TIMEOUT = 60.0
 
@@ -41,6 +42,7 @@ class UpgradeRequest(_WriteRequest):
     class Meta:
         example = {"target": "head", "sql": False, "lock_timeout": 5}
 
+    plan_id = plan_id_field()
     target = revision_target(load_default="head")
     sql = strict_boolean(
         load_default=False,
@@ -54,6 +56,7 @@ class DowngradeRequest(_WriteRequest):
     class Meta:
         example = {"target": "-1", "sql": False, "lock_timeout": 5}
 
+    plan_id = plan_id_field()
     target = revision_target(required=True, example="-1")
     sql = strict_boolean(
         load_default=False,

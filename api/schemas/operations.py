@@ -6,6 +6,7 @@ from marshmallow import Schema, fields, post_dump
 
 from api.schemas.commands import StepSchema, bind_runs, drop_absent_binds
 from api.schemas.fields import bounded
+from api.schemas.plan import AcknowledgedSchema
 
 
 class ProgressSchema(Schema):
@@ -54,8 +55,19 @@ class OperationSchema(Schema):
         "bind name ('default' is the main one). Absent otherwise."
     )
 
+    acknowledged = fields.Nested(
+        AcknowledgedSchema,
+        allow_none=True,
+        metadata={
+            "description": "It destroyed data that existed, and ran with the plan_id of its "
+            "plan: the plan and its losses, acknowledged by the actor. Absent otherwise."
+        },
+    )
+
     @post_dump
     def _drop_absent_binds(self, data: dict, **kwargs) -> dict:
+        if data.get("acknowledged") is None:
+            data.pop("acknowledged", None)
         return drop_absent_binds(data)
 
 

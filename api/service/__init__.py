@@ -30,6 +30,7 @@ from api.service.idempotency import Outcome
 from api.service.import_check import ImportCheck, ImportProblem
 from api.service.lock import LockTimeout, migration_lock
 from api.service.oplog import Operation, OperationLog
+from api.service.plans import Plan
 from api.service.project_files import shown_name
 from api.service.results import Branch, CurrentState, RevisionInfo, RevisionPage
 
@@ -198,28 +199,50 @@ class MigrationService:
             if info.is_branch_point
         ]
 
+    def plan(self, action: str, target: str = "head", undo: bool = True) -> Plan:
+        """What an upgrade or downgrade to ``target`` would run, step by step, with what each
+        step destroys, locks or may fail on, checked against the live data; nothing runs.
+
+        :raises UnknownRevision, AmbiguousRevision, MultipleHeads, RevisionConflict,
+            DryRunFailed, DatabaseUnavailable:
+        """
+        return commands.plan(self, Write(action, target), undo)
+
     # -- writes ---------------------------------------------------------------------------
 
     def upgrade(
-        self, target: str = "head", sql: bool = False, ctx: CallContext | None = None
+        self,
+        target: str = "head",
+        sql: bool = False,
+        plan_id: str | None = None,
+        ctx: CallContext | None = None,
     ) -> Outcome:
         """Upgrade to ``target`` (a revision, ``head``, ``heads``, ``+N``, ``label@head``).
 
         With ``sql`` the SQL from the database's actual revision to the target is returned
-        and nothing runs.
+        and nothing runs. A change that destroys data existing now runs only with the
+        ``plan_id`` of its plan (:meth:`plan`).
 
         :raises Locked, PreconditionFailed, RecoveryRequired, UnknownRevision, MultipleHeads,
             RevisionConflict, MigrationFailed, DatabaseUnavailable:
         """
-        return commands.run(self, Write("upgrade", target, sql=sql), ctx or CallContext())
+        write = Write("upgrade", target, sql=sql, plan_id=plan_id)
+        return commands.run(self, write, ctx or CallContext())
 
-    def downgrade(self, target: str, sql: bool = False, ctx: CallContext | None = None) -> Outcome:
+    def downgrade(
+        self,
+        target: str,
+        sql: bool = False,
+        plan_id: str | None = None,
+        ctx: CallContext | None = None,
+    ) -> Outcome:
         """Downgrade to ``target`` (a revision, ``-N``, ``base``); see :meth:`upgrade`.
 
         A relative step from several heads is refused: which branch it walks down is a guess
         (Alembic only warns), and a rollback must never guess.
         """
-        return commands.run(self, Write("downgrade", target, sql=sql), ctx or CallContext())
+        write = Write("downgrade", target, sql=sql, plan_id=plan_id)
+        return commands.run(self, write, ctx or CallContext())
 
     def stamp(
         self,

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from alembic.config import Config
 
 from api import exceptions
-from api.service import bind_runs, dry_run, idempotency
+from api.service import bind_runs, dry_run, idempotency, loss_guard
 from api.service import oplog as log
 from api.service.alembic_env import ROOTS
 from api.service.alembic_errors import revision_errors
@@ -22,6 +22,7 @@ from api.service.database import describe_error
 from api.service.failure import failure, lock_guard
 from api.service.graph import RevisionGraph
 from api.service.lock import HeldLock, LockTimeout
+from api.service.plans import Plan, make_plan
 from api.service.progress import ProgressWriter
 from api.service.recovery import check_preconditions
 from api.service.results import RunResult
@@ -47,11 +48,14 @@ class Write:
     sql: bool = False
     purge: bool = False
     resolves: str | None = None
+    # The plan the caller reviewed (POST /plan): acknowledges the data loss it names.
+    plan_id: str | None = None
 
     def request(self) -> dict:
         """What was asked, as the request said it (for the Idempotency-Key's fingerprint)."""
         if self.kind != "stamp":
-            return {"target": self.target, "sql": self.sql}
+            asked = {"target": self.target, "sql": self.sql}
+            return asked if self.plan_id is None else {**asked, "plan_id": self.plan_id}
         asked = {"target": self.target, "purge": self.purge}
         return asked if self.resolves is None else {**asked, "resolves": self.resolves}
 
@@ -115,9 +119,13 @@ def _under_lock(
     before = heads[DEFAULT]
     check_preconditions(svc, write.kind, write.sql, before, write.resolves, ctx)
     planned = 0
-    for name, bind_before in heads.items():
-        with bind_runs.for_bind(name) if svc.binds.multi else nullcontext():
-            planned += len(_planned(graph, write, bind_before))
+    with loss_guard.planned_since(write, before):
+        for name, bind_before in heads.items():
+            with bind_runs.for_bind(name) if svc.binds.multi else nullcontext():
+                planned += len(planned_steps(graph, write, bind_before))
+    acknowledged = None
+    if write.kind != "stamp" and not write.sql and (planned or write.plan_id):
+        acknowledged = loss_guard.check(svc, graph, config, write, heads)
     op = svc.oplog.start(
         kind=write.kind,
         actor=ctx.actor,
@@ -131,6 +139,7 @@ def _under_lock(
         steps_total=planned,
         resolves=write.resolves,
         binds=bind_runs.started(heads) if svc.binds.multi else None,
+        acknowledged=acknowledged,
     )
     recorded.append(op.id)
     if ctx.on_recorded is not None:
@@ -153,7 +162,22 @@ def _under_lock(
     return result
 
 
-def _planned(graph: RevisionGraph, write: Write, before: tuple[str, ...]) -> list:
+def plan(svc: MigrationService, write: Write, undo: bool = True) -> Plan:
+    """The plan of ``write`` from where the databases are; nothing runs, nothing is locked
+    (the plan_id tells the write later whether anything moved meanwhile).
+
+    :raises RevisionConflict, UnknownRevision, MultipleHeads, DryRunFailed, DatabaseUnavailable:
+    """
+    config = svc.config()
+    graph = svc.graph(config)
+    heads = svc.bind_heads()
+    for name, before in heads.items():
+        with bind_runs.for_bind(name) if svc.binds.multi else nullcontext():
+            planned_steps(graph, write, before)
+    return make_plan(svc, graph, config, write, heads, undo=undo)
+
+
+def planned_steps(graph: RevisionGraph, write: Write, before: tuple[str, ...]) -> list:
     """The steps from ``before``, refused before anything is recorded when they cannot run.
 
     :raises RevisionConflict, UnknownRevision, MultipleHeads:

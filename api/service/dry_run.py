@@ -9,23 +9,19 @@ and the statements it executed are the answer. Elsewhere, the problem says why n
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
-import sqlalchemy as sa
 from alembic.util import CommandError
-from flask import Flask, current_app, g, has_app_context
-from sqlalchemy.pool import NullPool
 
 from api import exceptions
 from api.service import bind_runs
 from api.service import oplog as log
 from api.service.binds import DEFAULT
+from api.service.copy_run import EnvConnectsElsewhere, run_on_copy
 from api.service.database import describe_error
 from api.service.results import RunResult
 from api.service.runner import StepsFailed, StepTimer, run_env
-from api.service.sqlite_copy import StatementLog, copyable, is_file, throwaway_copy
+from api.service.sqlite_copy import StatementLog, copyable
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -35,10 +31,6 @@ if TYPE_CHECKING:
     from api.service.graph import RevisionGraph
 
 logger = logging.getLogger(__name__)
-
-
-class EnvConnectsElsewhere(Exception):
-    """env.py migrates on a connection of its own, not on the copy it was given."""
 
 
 def render(
@@ -96,65 +88,11 @@ def _on_copy(svc, graph, write: Write, result: RunResult) -> tuple[StepTimer, st
             f"Running {write.kind} of revision {revision}"
         ),
     )
-    config = svc.config()
-    with throwaway_copy(svc.engine.url.database) as path:
-        url = f"sqlite:///{path}"
-
-        def bind(connection: sa.Connection) -> None:
-            # Called before any step: an env.py that connects to the real database by itself
-            # (its app's engine) is stopped here, before it has run a statement.
-            if not is_file(connection, path):
-                raise EnvConnectsElsewhere()
-            statements.listen(connection)
-
-        engine = sa.create_engine(url, poolclass=NullPool)
-        try:
-            with engine.connect() as connection:
-                # Both ways env.py files find their database: the URL (Alembic's templates)
-                # and a connection handed in (the cookbook's, this project's env.py).
-                config.set_main_option("sqlalchemy.url", url)
-                config.attributes["connection"] = connection
-                with svc.app_context(), _app_on(engine):
-                    run_env(
-                        config,
-                        graph.script,
-                        lambda heads: write.plan(graph, heads),
-                        version_table=svc.version_table,
-                        timer=timer,
-                        bind=bind,
-                    )
-        except StepsFailed as failed:
-            raise _failed(svc, write, result, failed, on_copy=True) from failed.error
-        finally:
-            engine.dispose()
-    return timer, statements.text()
-
-
-@contextmanager
-def _app_on(engine: sa.Engine) -> Iterator[None]:
-    """An app context in which Flask-Migrate's ``db.engine`` is ``engine``: the third way env.py
-    finds its database (Flask-Migrate's template asks the app's Flask-SQLAlchemy ``db``).
-
-    A copy of the current app, never the app itself, whose engines other threads read. It sets
-    Flask-SQLAlchemy 3's per-app engines (a private attribute); without them, nothing changes
-    and an env.py that asks ``db`` is refused by the check on its connection instead."""
-    app = current_app._get_current_object() if has_app_context() else None
-    migrate = app.extensions.get("migrate") if app is not None else None
-    engines = getattr(getattr(migrate, "db", None), "_app_engines", None)
-    if engines is None:
-        yield
-        return
-    shadow = Flask(app.import_name, root_path=app.root_path)
-    shadow.config.update(app.config)
-    shadow.extensions = app.extensions
-    engines[shadow] = {None: engine}  # the default bind only: any other stays unconnectable
-    carried = dict(vars(g._get_current_object()))  # the request's id and actor, for log lines
     try:
-        with shadow.app_context():
-            vars(g._get_current_object()).update(carried)
-            yield
-    finally:
-        engines.pop(shadow, None)
+        run_on_copy(svc, graph, lambda heads: write.plan(graph, heads), timer, statements)
+    except StepsFailed as failed:
+        raise _failed(svc, write, result, failed, on_copy=True) from failed.error
+    return timer, statements.text()
 
 
 def _failed(svc, write: Write, result: RunResult, failed: StepsFailed, on_copy: bool = False):

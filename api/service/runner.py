@@ -45,6 +45,8 @@ class StepTimer:
     guard: Callable[[], None] | None = None
     done: list[StepResult] = field(default_factory=list)
     running: StepResult | None = None
+    # Alembic's step object of the running step (its direction: ``is_upgrade``).
+    step: object | None = None
     # The version table's rows after each bind's last step, as Alembic keeps them (a dry
     # run's "to").
     heads: dict[str, tuple[str, ...]] = field(default_factory=dict)
@@ -54,6 +56,8 @@ class StepTimer:
     by_bind: dict[str, list[StepResult]] = field(default_factory=dict)
     # A dry run's SQL, by bind.
     sql: dict[str, io.StringIO] = field(default_factory=dict)
+    # A plan renders every step before a write runs it: one log line per step is the write's.
+    log_steps: bool = True
     _proven: bool = False
 
     def checkpoint(self, commit: bool) -> None:
@@ -72,6 +76,7 @@ class StepTimer:
         for step in steps:
             self.checkpoint(commit=False)
             script = getattr(step, "revision", None)
+            self.step = step
             self.running = StepResult(
                 revision=script.revision if script is not None else str(step),
                 message=script.doc if script is not None else None,
@@ -85,6 +90,8 @@ class StepTimer:
             self.done.append(done)
             self.by_bind.setdefault(self.bind or DEFAULT, []).append(done)
             self.running = None
+            if not self.log_steps:
+                continue
             log.info(
                 "%s revision %s in %.1f ms",
                 self.verb,

@@ -120,6 +120,9 @@ class Operation(_Base):
     resolved_by: Mapped[str | None] = mapped_column(sa.String(36), default=None)
     # Several databases: bind name -> {"from", "to", "steps"} (api/service/bind_runs.py).
     binds: Mapped[dict | None] = mapped_column(Json, default=None)
+    # A change that destroys data ran with the plan_id of its plan: that plan's id and the
+    # losses it named, acknowledged by this operation's actor.
+    acknowledged: Mapped[dict | None] = mapped_column(Json, default=None)
 
     @property
     def needs_recovery(self) -> bool:

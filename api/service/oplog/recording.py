@@ -28,6 +28,7 @@ class OperationLog(LogReads):
         steps_total=None,
         resolves=None,
         binds=None,
+        acknowledged=None,
     ) -> Operation:
         """Record an operation as running; called before its first statement runs.
 
@@ -49,6 +50,7 @@ class OperationLog(LogReads):
             steps_done=0,
             resolves=resolves,
             binds=binds,
+            acknowledged=acknowledged,
         )
         with self._connect() as conn:
             try:

@@ -1,0 +1,284 @@
+"""The plan of a change: each step's SQL from where the database is, what it would destroy,
+lock or fail on, checked against the live data, and a digest that names exactly this plan.
+
+Each step is analysed on its own (api/service/risk): linting a whole range would hide what a
+step does to a table an earlier step created. A finding that destroys data is ``blocking``
+when the live database holds that data now.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
+
+from api import exceptions
+from api.service.binds import DEFAULT
+from api.service.database import describe_error, reachable
+from api.service.dry_run import needs_connection
+from api.service.live_facts import LiveFacts
+from api.service.risk import Finding, alembic_finding, analyze
+from api.service.runner import StepsFailed
+from api.service.step_sql import StepSQL, render_steps, reversed_steps
+
+if TYPE_CHECKING:
+    from alembic.config import Config
+
+    from api.service import MigrationService
+    from api.service.graph import RevisionGraph
+
+
+@dataclass(frozen=True)
+class PlanFinding:
+    """A finding of one step, with what the live database holds where it points."""
+
+    code: str
+    severity: str
+    revision: str
+    detail: str
+    statement: str | None = None
+    table: str | None = None
+    column: str | None = None
+    schema: str | None = None
+    facts: dict | None = None
+    blocking: bool = False
+    bind: str | None = None
+    # What existing data it destroys ("schema", "table", "column"), as the analysis says.
+    loss: str | None = None
+
+
+@dataclass
+class PlanStep:
+    revision: str
+    message: str | None
+    direction: str
+    sql: str
+    findings: list[PlanFinding] = field(default_factory=list)
+    bind: str | None = None
+
+
+@dataclass
+class Plan:
+    action: str
+    target: str
+    from_: tuple[str, ...]
+    to: tuple[str, ...]
+    plan_id: str
+    steps: list[PlanStep]
+
+    @property
+    def findings(self) -> list[PlanFinding]:
+        return [f for step in self.steps for f in step.findings]
+
+    @property
+    def blocking(self) -> list[PlanFinding]:
+        return [f for f in self.findings if f.blocking]
+
+    @property
+    def blocking_count(self) -> int:
+        return len(self.blocking)
+
+
+def make_plan(
+    svc: MigrationService,
+    graph: RevisionGraph,
+    config: Config,
+    write,
+    heads: dict[str, tuple[str, ...]],
+    undo: bool = True,
+) -> Plan:
+    """The plan of ``write`` (an upgrade or downgrade) from each bind's ``heads``. With
+    ``undo``, each step's opposite is rendered too, to tell which steps cannot be undone.
+
+    :raises DryRunFailed: a step could not be rendered (nothing ran).
+    :raises DatabaseUnavailable:
+    """
+    try:
+        rendered = render_steps(svc, graph, config, lambda h: write.plan(graph, h), heads)
+    except StepsFailed as failed:
+        raise _failed(write, failed) from failed.error
+    opposite = _opposites(svc, graph, config, rendered) if undo else {}
+    steps = []
+    for step in rendered.steps:
+        dialect = svc.binds.engines[step.bind].dialect.name
+        columns = step.columns.get if step.columns is not None else None
+        found = [] if step.error else analyze(step.sql, dialect, columns)
+        found += _alembic_findings(
+            step, opposite.get((step.bind, step.revision)), svc.version_table.name
+        )
+        steps.append(
+            PlanStep(
+                revision=step.revision,
+                message=step.message,
+                direction="upgrade" if step.is_upgrade else "downgrade",
+                sql=step.sql,
+                findings=[_placed(f, step) for f in found],
+                bind=step.bind if svc.binds.multi else None,
+            )
+        )
+    _check_live(svc, steps)
+    start, end = heads[DEFAULT], rendered.heads.get(DEFAULT, heads[DEFAULT])
+    plan_id = digest(write.kind, heads, rendered.steps, graph)
+    return Plan(write.kind, write.target, start, end, plan_id, steps)
+
+
+def digest(kind: str, heads: dict, steps: list[StepSQL], graph: RevisionGraph) -> str:
+    """What names one plan: the starting revisions, and each step with its SQL and the
+    checksum of its revision file. Any of them moving gives another id."""
+    content = {
+        "action": kind,
+        "from": {bind: sorted(revs) for bind, revs in sorted(heads.items())},
+        "steps": [
+            [s.bind, s.revision, s.is_upgrade, _sha(s.sql.encode()), file_digest(graph, s.revision)]
+            for s in steps
+        ],
+    }
+    return _sha(json.dumps(content, sort_keys=True).encode())[:32]
+
+
+def file_digest(graph: RevisionGraph, revision: str) -> str:
+    """SHA-256 of a revision file, line endings and a BOM normalised (a checkout on another OS
+    is the same file)."""
+    with open(graph.script.get_revision(revision).path, "rb") as handle:
+        content = handle.read()
+    content = content.removeprefix(b"\xef\xbb\xbf").replace(b"\r\n", b"\n")
+    return _sha(content)
+
+
+def _sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _opposites(svc, graph, config, rendered) -> dict[tuple[str, str], StepSQL]:
+    """Each step's opposite (the downgrade of an upgrade step, and back), rendered offline
+    from where the chain ends; empty where that cannot be told (several databases, or a
+    rendering that fails)."""
+    if svc.binds.multi or not rendered.steps:
+        return {}
+    undo = reversed_steps(rendered.steps, graph)
+    try:
+        back = render_steps(
+            svc, graph, config, lambda _h: undo, rendered.heads or {DEFAULT: ()}, offline_only=True
+        )
+    except StepsFailed:
+        return {}
+    return {(s.bind, s.revision): s for s in back.steps}
+
+
+_NOISE = re.compile(r"^\s*(BEGIN|COMMIT|START TRANSACTION)\b", re.IGNORECASE)
+
+
+def changes_schema(sql: str, version_table: str) -> bool:
+    """Whether a step's SQL does anything besides moving the version table."""
+    for statement in re.split(r";\s*\n", sql):
+        lines = [ln for ln in statement.splitlines() if not ln.strip().startswith("--")]
+        text = " ".join(lines).strip()
+        if text and not _NOISE.match(text) and version_table not in text:
+            return True
+    return False
+
+
+def _alembic_findings(step: StepSQL, opposite: StepSQL | None, version_table: str) -> list[Finding]:
+    """What only Alembic can tell: a step that cannot run or be rendered, a change that
+    cannot be undone, a rollback that undoes nothing."""
+    found = []
+    verb = "upgrade" if step.is_upgrade else "downgrade"
+    if isinstance(step.error, NotImplementedError) and not step.is_upgrade:
+        refusal = alembic_finding(
+            "AL102",
+            f"The downgrade of {step.revision} raises NotImplementedError: the rollback "
+            "stops at this revision.",
+        )
+        found.append(replace(refusal, severity="error"))  # this rollback will fail
+    elif step.error is not None:
+        found.append(
+            alembic_finding(
+                "AL103",
+                f"The {verb} of {step.revision} cannot be rendered without running it "
+                f"({describe_error(step.error)}): its SQL is not in this plan, and what it "
+                "does is not checked.",
+            )
+        )
+    if opposite is None or step.error is not None:
+        return found
+    if step.is_upgrade and isinstance(opposite.error, NotImplementedError):
+        refusal = alembic_finding(
+            "AL102",
+            f"{step.revision} cannot be rolled back: its downgrade raises NotImplementedError.",
+        )
+        found.append(replace(refusal, severity="warning"))  # a later rollback would fail
+        return found
+    up, down = (step, opposite) if step.is_upgrade else (opposite, step)
+    changes, undoes = (changes_schema(s.sql, version_table) for s in (up, down))
+    if down.error is None and up.error is None and changes and not undoes:
+        found.append(
+            alembic_finding(
+                "AL101",
+                f"The downgrade of {step.revision} does nothing, while its upgrade changes "
+                "the schema: a rollback past it leaves that change in place.",
+            )
+        )
+    return found
+
+
+def _placed(finding: Finding, step: StepSQL) -> PlanFinding:
+    return PlanFinding(
+        code=finding.code,
+        severity=finding.severity,
+        revision=step.revision,
+        detail=finding.detail,
+        statement=getattr(finding, "statement", None) or None,
+        table=getattr(finding, "table", None),
+        column=getattr(finding, "column", None),
+        schema=getattr(finding, "schema", None),
+        bind=step.bind,
+        loss=getattr(finding, "loss", None),
+    )
+
+
+def _check_live(svc: MigrationService, steps: list[PlanStep]) -> None:
+    """Give each finding that points at data the live facts, and mark the losses of data that
+    exists now ``blocking``."""
+    pointed = [(s, i, f) for s in steps for i, f in enumerate(s.findings) if f.table or f.schema]
+    if not pointed:
+        return
+    by_bind: dict[str, list] = {}
+    for item in pointed:
+        by_bind.setdefault(item[2].bind or DEFAULT, []).append(item)
+    for bind, items in by_bind.items():
+        engine = svc.binds.engines[bind]
+        with reachable(engine), engine.connect() as conn:
+            facts = LiveFacts(conn)
+            for step, i, finding in items:
+                step.findings[i] = _with_facts(finding, facts)
+
+
+def _with_facts(finding: PlanFinding, facts: LiveFacts) -> PlanFinding:
+    loss = finding.loss
+    if loss == "schema" or (finding.schema and not finding.table):
+        known = facts.schema(finding.schema)
+        return replace(finding, facts=known, blocking=loss is not None and known["has_rows"])
+    if finding.column:
+        known = facts.column(finding.table, finding.column, finding.schema)
+        blocking = loss == "column" and known["has_values"]
+    else:
+        known = facts.table(finding.table, finding.schema)
+        blocking = loss == "table" and known["has_rows"]
+    return replace(finding, facts=known, blocking=blocking)
+
+
+def _failed(write, failed: StepsFailed) -> exceptions.Problem:
+    running = failed.timer.running
+    error = describe_error(failed.error)
+    where = f"revision {running.revision}" if running else "env.py, before any revision"
+    detail = f"The plan of {write.kind} to {write.target} could not render {where}: {error}"
+    return exceptions.DryRunFailed(
+        detail if detail.endswith(".") else detail + ".",
+        failed_revision=running.revision if running else None,
+        error=error,
+        live_connection_required=needs_connection(failed.error),
+        partial_possible=False,
+        completed=[],
+    )
