@@ -78,17 +78,19 @@ def statements(sql: str, dialect: str) -> Iterator[Statement]:
     start = 0
     for match in scanner.finditer(sql):
         if match.lastgroup == "end":
-            yield from _candidate(sql[start : match.start()])
+            yield from _candidate(sql[start : match.start()], dialect)
             start = match.end()
-    yield from _candidate(sql[start:])
+    yield from _candidate(sql[start:], dialect)
 
 
-def _candidate(chunk: str) -> Iterator[Statement]:
+def _candidate(chunk: str, dialect: str) -> Iterator[Statement]:
     text = chunk[_LEADING_COMMENTS.match(chunk).end() :].strip()
     head = _HEAD.match(text)
     if head is None:
         return
     kind = " ".join(head["kind"].upper().split())
+    if kind == "CREATE INDEX" and dialect != "postgres":
+        return  # only PostgreSQL's index builds lock; elsewhere only a unique one can fail
     table = None
     if kind in ("CREATE TABLE", "INSERT INTO"):
         name = _TABLE_NAME.match(text, head.end())
