@@ -44,7 +44,7 @@ CODES: dict[str, Code] = {
         Code("PG104", WARNING, "PRIMARY KEY added under an ACCESS EXCLUSIVE lock"),
         Code("PG105", WARNING, "UNIQUE constraint added under an ACCESS EXCLUSIVE lock"),
         Code("PG301", WARNING, "Column type changed: the table may be rewritten"),
-        Code("PG302", WARNING, "Column added with a volatile DEFAULT or a sequence: table rewritten"),
+        Code("PG302", WARNING, "New column with a volatile DEFAULT or a sequence: table rewritten"),
         Code("PG303", WARNING, "SET NOT NULL scans the whole table"),
         Code("PG305", WARNING, "CHECK constraint added without NOT VALID: full scan"),
         # Atlas's later list numbers this one PG306; its docs before that stop at PG305.
