@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from sqlglot import exp
 
+from api.service.risk.new_columns import filled, not_null
 from api.service.risk.statements import BATCH_PREFIX, Statement, identifier_key, parse
 from api.service.risk.step import BatchCopy, Step
 
@@ -19,27 +20,9 @@ def temporary_table(step: Step, statement: Statement) -> None:
     required: dict[str, str] = {}
     body = tree.this if isinstance(tree, exp.Create) else None
     for column in body.expressions if isinstance(body, exp.Schema) else []:
-        if isinstance(column, exp.ColumnDef) and _required(column):
+        if isinstance(column, exp.ColumnDef) and not_null(column) and not filled(column):
             required[identifier_key(column.this) or ""] = column.name
     step.copies[statement.table] = BatchCopy((schema, name[len(BATCH_PREFIX) :]), required)
-
-
-def _required(column: exp.ColumnDef) -> bool:
-    kinds = [c.args.get("kind") for c in column.args.get("constraints") or []]
-    not_null = any(
-        isinstance(k, exp.NotNullColumnConstraint) and not k.args.get("allow_null") for k in kinds
-    )
-    filled = any(
-        isinstance(
-            k,
-            exp.DefaultColumnConstraint
-            | exp.AutoIncrementColumnConstraint
-            | exp.ComputedColumnConstraint
-            | exp.GeneratedAsIdentityColumnConstraint,
-        )
-        for k in kinds
-    )
-    return not_null and not filled
 
 
 def copied(step: Step, statement: Statement, tree: exp.Insert) -> None:
@@ -53,10 +36,9 @@ def copied(step: Step, statement: Statement, tree: exp.Insert) -> None:
     schema = copy.original[0]
     where = {"table": table, "schema": schema}
     into = [identifier_key(column) for column in target.expressions]
-    kept: set[str] = set()
+    kept: set[str] = set()  # folded to lower case: SQLite's names are case-insensitive
     for new, value in zip(target.expressions, select.expressions, strict=False):
-        sources = list(value.find_all(exp.Column))
-        kept.update(identifier_key(source.this) or "" for source in sources)
+        kept.update(source.name.lower() for source in value.find_all(exp.Column))
         if isinstance(value, exp.Column) and identifier_key(value.this) != identifier_key(new):
             step.add(
                 "BC102",
@@ -79,7 +61,7 @@ def copied(step: Step, statement: Statement, tree: exp.Insert) -> None:
             )
     before = step.columns_before(table) if step.columns_before else None
     for name in before or []:  # unknown columns: nothing is reported lost, never guessed
-        if name.lower() not in {k.lower() for k in kept}:
+        if name.lower() not in kept:
             step.add(
                 "DS103",
                 statement.text,

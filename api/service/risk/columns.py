@@ -4,36 +4,9 @@ from __future__ import annotations
 
 from sqlglot import exp
 
-from api.service.risk import constraints, tables
+from api.service.risk import constraints, new_columns, tables
 from api.service.risk.statements import identifier_key, table_key
 from api.service.risk.step import Step, qualified
-
-# Functions PostgreSQL marks volatile (pg_proc.provolatile = 'v'): as a new column's DEFAULT
-# each row needs its own value, so the table is rewritten. now() and CURRENT_TIMESTAMP are
-# only stable: PostgreSQL 11 and later store them once, with no rewrite.
-_VOLATILE_FUNCTIONS = {
-    "clock_timestamp",
-    "gen_random_uuid",
-    "nextval",
-    "random",
-    "random_normal",
-    "timeofday",
-    "uuid_generate_v1",
-    "uuid_generate_v1mc",
-    "uuid_generate_v4",
-    "uuidv4",
-    "uuidv7",
-}
-_VOLATILE_NODES = (
-    exp.Rand,
-    exp.Randn,
-    exp.Uuid,
-)  # random(), gen_random_uuid() as sqlglot reads them
-_SERIAL_TYPES = {
-    exp.DataType.Type.SERIAL,
-    exp.DataType.Type.BIGSERIAL,
-    exp.DataType.Type.SMALLSERIAL,
-}
 
 
 def alter_table(step: Step, statement: str, tree: exp.Alter) -> None:
@@ -54,7 +27,7 @@ def alter_table(step: Step, statement: str, tree: exp.Alter) -> None:
         elif isinstance(action, exp.Drop):
             _dropped(step, statement, table, action)
         elif isinstance(action, exp.ColumnDef):
-            _added_column(step, statement, table, action)
+            new_columns.added(step, statement, table, action)
         elif isinstance(action, exp.AlterColumn):
             _altered_column(step, statement, table, action)
         elif isinstance(action, exp.ModifyColumn):
@@ -114,61 +87,6 @@ def _dropped(step: Step, statement: str, table: exp.Table, action: exp.Drop) -> 
             step.dropped_indexes.add(identifier_key(target.this) or "")
 
 
-def _added_column(step: Step, statement: str, table: exp.Table, column: exp.ColumnDef) -> None:
-    kinds = [c.args.get("kind") for c in column.args.get("constraints") or []]
-    not_null = any(
-        isinstance(k, exp.NotNullColumnConstraint) and not k.args.get("allow_null") for k in kinds
-    )
-    default = next((k for k in kinds if isinstance(k, exp.DefaultColumnConstraint)), None)
-    datatype = column.args.get("kind")
-    serial = isinstance(datatype, exp.DataType) and datatype.this in _SERIAL_TYPES
-    identity = any(isinstance(k, exp.GeneratedAsIdentityColumnConstraint) for k in kinds)
-    filled = (
-        serial
-        or identity
-        or any(
-            isinstance(k, exp.AutoIncrementColumnConstraint | exp.ComputedColumnConstraint)
-            for k in kinds
-        )
-    )
-    name = f"{qualified(table.db, table.name)}.{column.name}"
-    where = {"table": table.name, "column": column.name, "schema": table.db or None}
-    if not_null and default is None and not filled:
-        if step.mysql:
-            detail = f"Adds column {name} NOT NULL without a DEFAULT: MySQL and MariaDB fill the "
-            step.add(
-                "MY101",
-                statement,
-                detail + "rows already there with 0, '' or a zero date.",
-                **where,
-            )
-        else:
-            detail = f"Adds column {name} NOT NULL without a DEFAULT: it fails if the table "
-            step.add("MF103", statement, detail + "holds any row.", **where)
-    if step.postgresql and (serial or identity or (default and _volatile(default))):
-        why = (
-            "a sequence"
-            if serial or identity
-            else f"a volatile DEFAULT ({default.this.sql('postgres')})"
-        )
-        step.add(
-            "PG302",
-            statement,
-            f"Adds column {name} filled from {why}: PostgreSQL rewrites the whole table under an "
-            "ACCESS EXCLUSIVE lock that blocks reads and writes.",
-            **where,
-        )
-
-
-def _volatile(default: exp.DefaultColumnConstraint) -> bool:
-    for node in default.find_all(exp.Func):
-        if isinstance(node, _VOLATILE_NODES):
-            return True
-        if isinstance(node, exp.Anonymous) and node.name.lower() in _VOLATILE_FUNCTIONS:
-            return True
-    return False
-
-
 def _altered_column(step: Step, statement: str, table: exp.Table, action: exp.AlterColumn) -> None:
     name = f"{qualified(table.db, table.name)}.{action.name}"
     where = {"table": table.name, "column": action.name, "schema": table.db or None}
@@ -210,10 +128,7 @@ def _modified_column(
         "and block writes until the copy is done.",
         **where,
     )
-    kinds = [c.args.get("kind") for c in column.args.get("constraints") or []]
-    if any(
-        isinstance(k, exp.NotNullColumnConstraint) and not k.args.get("allow_null") for k in kinds
-    ):
+    if new_columns.not_null(column):
         step.add(
             "MF104",
             statement,
