@@ -491,3 +491,32 @@ def test_mysql_rename_table_statement_is_a_rename():
 
 def test_sql_the_parser_cannot_read_gives_no_finding_and_no_error():
     assert analyze("ALTER TABLE users ADD COLUMN (((;\nDROP TABLE", "postgresql") == []
+
+
+@pytest.mark.parametrize(
+    ("dialect", "sql", "expected"),
+    [
+        (
+            "postgresql",
+            'DROP SCHEMA IF EXISTS a, "B" CASCADE;',
+            [("DS101", "a", None), ("DS101", "B", None)],
+        ),
+        (
+            "postgresql",
+            "DROP TABLE IF EXISTS a, app.b CASCADE;",
+            [("DS102", None, "a"), ("DS102", "app", "b")],
+        ),
+        (
+            "postgresql",
+            "DROP INDEX app.ix_a, ix_b;",
+            [("PG102", "app", None), ("PG102", None, None)],
+        ),
+        ("postgresql", "DROP INDEX CONCURRENTLY IF EXISTS ix_a;", []),
+        ("postgresql", "ALTER TABLE app.users RENAME TO people;", [("BC101", "app", "users")]),
+        ("mysql", "DROP SCHEMA app;", [("DS101", "app", None)]),
+        ("mysql", "ALTER TABLE users ADD INDEX ix (email), ALGORITHM=INPLACE, LOCK=NONE;", []),
+        ("mysql", "ALTER TABLE posts DROP FOREIGN KEY fk_posts_user;", []),
+    ],
+)
+def test_hand_written_sql_of_op_execute(dialect, sql, expected):
+    assert [(f.code, f.schema, f.table) for f in analyze(sql, dialect)] == expected

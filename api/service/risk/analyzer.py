@@ -45,4 +45,6 @@ def analyze(
             batch.copied(step, statement, tree)
         elif isinstance(tree, exp.Command) and statement.kind == "RENAME TABLE":
             tables.rename_table_command(step, statement.text)
+        elif tree is None and statement.kind in ("DROP SCHEMA", "DROP INDEX"):
+            tables.drop_list(step, statement.text)
     return step.findings

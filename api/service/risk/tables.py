@@ -7,8 +7,11 @@ import re
 
 from sqlglot import exp
 
-from api.service.risk.statements import identifier_key, table_key
+from api.service.risk.statements import identifier_key, parse, table_key
 from api.service.risk.step import Step, qualified
+
+_QUALIFIED = r"""(?:`[^`]+`|"[^"]+"|[\w$]+)(?:\s*\.\s*(?:`[^`]+`|"[^"]+"|[\w$]+))?"""
+_QUALIFIED_NAME = re.compile(_QUALIFIED)
 
 
 def drop(step: Step, statement: str, tree: exp.Drop) -> None:
@@ -28,6 +31,23 @@ def drop(step: Step, statement: str, tree: exp.Drop) -> None:
             _drop_table(step, statement, target)
         elif kind == "INDEX":
             drop_index(step, statement, target, concurrently=tree.args.get("concurrently"))
+
+
+# sqlglot 30 reads one name after DROP SCHEMA / DROP INDEX, where PostgreSQL takes a list.
+_DROP_LIST = re.compile(
+    r"(DROP\s+(?:SCHEMA|INDEX)\s+(?:CONCURRENTLY\s+)?(?:IF\s+EXISTS\s+)?)(.+?)"
+    r"(\s+(?:CASCADE|RESTRICT))?\s*$",
+    re.I | re.S,
+)
+
+
+def drop_list(step: Step, statement: str) -> None:
+    """DROP SCHEMA / INDEX a, b (which sqlglot cannot read): each name dropped on its own."""
+    match = _DROP_LIST.match(statement)
+    for name in _QUALIFIED_NAME.findall(match[2]) if match else []:
+        tree = parse(f"{match[1]}{name}{match[3] or ''}", step.dialect)
+        if isinstance(tree, exp.Drop):
+            drop(step, statement, tree)
 
 
 def _drop_table(step: Step, statement: str, table: exp.Table) -> None:
@@ -99,8 +119,7 @@ def create_index(step: Step, statement: str, tree: exp.Create) -> None:
 
 
 # sqlglot reads MySQL's RENAME TABLE as a bare Command; its "a TO b" pairs are plain enough.
-_NAME = r"""(?:`[^`]+`|"[^"]+"|[\w$]+)(?:\s*\.\s*(?:`[^`]+`|"[^"]+"|[\w$]+))?"""
-_RENAME_PAIR = re.compile(rf"({_NAME})\s+TO\s+({_NAME})", re.I)
+_RENAME_PAIR = re.compile(rf"({_QUALIFIED})\s+TO\s+({_QUALIFIED})", re.I)
 
 
 def rename_table_command(step: Step, statement: str) -> None:
