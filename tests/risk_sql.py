@@ -55,6 +55,22 @@ def batch_copy(change: Change) -> str:
     )
 
 
+def in_batch(op: Operations, table: str, change: Callable, recreate: str = "auto") -> None:
+    """``change`` (given the batch operations) in batch mode on ``table``."""
+    with op.batch_alter_table(table, recreate=recreate) as batch:
+        change(batch)
+
+
+def not_null_age() -> sa.Column:
+    """A new column NOT NULL without a DEFAULT (a new object each time: a Column has one table)."""
+    return sa.Column("age", sa.Integer(), nullable=False)
+
+
+def found(findings) -> list[tuple]:
+    """Findings as (code, severity, table, column, loss), the way the tests expect them."""
+    return [(f.code, f.severity, f.table, f.column, f.loss) for f in findings]
+
+
 def version_table_sql() -> str:
     """What Alembic renders around every step on PostgreSQL: the version table, its rows, the
     transaction, the comments naming each step (copied from ``alembic upgrade/downgrade --sql``)."""

@@ -7,7 +7,7 @@ import pytest
 import sqlalchemy as sa
 
 from api.service.risk import analyze
-from tests.risk_sql import COLUMNS_BEFORE, batch_copy, offline, version_table_sql
+from tests.risk_sql import found, not_null_age, offline, version_table_sql
 
 ALL = ("postgresql", "mysql", "mariadb", "sqlite")
 MYSQL = ("mysql", "mariadb")
@@ -19,10 +19,6 @@ def collect_garbage():
     batch copy opens is disposed of), and a full collection after each of them would be most
     of this file's time."""
     yield
-
-
-def not_null_age() -> sa.Column:
-    return sa.Column("age", sa.Integer(), nullable=False)
 
 
 def unique_again(op):
@@ -215,10 +211,6 @@ RISKY = [
 ]
 
 
-def found(findings) -> list[tuple]:
-    return [(f.code, f.severity, f.table, f.column, f.loss) for f in findings]
-
-
 @pytest.mark.parametrize(
     ("dialect", "change", "expected"),
     [
@@ -250,56 +242,6 @@ def test_a_volatile_default_is_told_from_a_stable_one(volatile, rewrites):
     column = sa.Column("c", sa.Text(), server_default=sa.text(volatile))
     sql = offline("postgresql", lambda op: op.add_column("users", column))
     assert [f.code for f in analyze(sql, "postgresql")] == (["PG302"] if rewrites else [])
-
-
-@pytest.mark.parametrize(
-    ("change", "expected"),
-    [
-        pytest.param(
-            lambda op: _batch(op, "users", lambda b: b.drop_column("email")),
-            [("DS103", "error", "users", "email", "column")],
-            id="column left out",
-        ),
-        pytest.param(
-            lambda op: _batch(
-                op, "users", lambda b: b.alter_column("email", new_column_name="mail")
-            ),
-            [("BC102", "warning", "users", "email", None)],
-            id="column renamed",
-        ),
-        pytest.param(
-            lambda op: _batch(op, "users", lambda b: b.add_column(not_null_age()), "always"),
-            [("MF103", "warning", "users", "age", None)],
-            id="not null added",
-        ),
-        pytest.param(
-            lambda op: _batch(
-                op,
-                "users",
-                lambda b: (
-                    b.drop_index("ix_users_name"),
-                    b.create_index("ix_users_name", ["name"], unique=True),
-                ),
-            ),
-            [("MF102", "warning", "users", "name", None)],
-            id="index made unique",
-        ),
-    ],
-)
-def test_sqlite_batch_copy_loses_columns_not_the_table(change, expected):
-    assert found(analyze(batch_copy(change), "sqlite", COLUMNS_BEFORE.get)) == expected
-
-
-def _batch(op, table, change, recreate="auto"):
-    with op.batch_alter_table(table, recreate=recreate) as batch:
-        change(batch)
-
-
-def test_a_batch_copy_without_the_columns_before_reports_nothing_lost():
-    sql = batch_copy(lambda op: _batch(op, "users", lambda b: b.drop_column("email")))
-    assert "DROP TABLE users" in sql and "_alembic_tmp_users" in sql
-    assert analyze(sql, "sqlite") == []
-    assert analyze(sql, "sqlite", lambda table: None) == []
 
 
 CLEAN = [
@@ -413,16 +355,6 @@ def test_the_version_table_and_transaction_have_no_finding(dialect):
     assert analyze(version_table_sql(), dialect) == []
 
 
-def test_a_batch_copy_keeping_every_column_has_no_finding():
-    sql = batch_copy(
-        lambda op: _batch(
-            op, "users", lambda b: b.add_column(sa.Column("age", sa.Integer())), "always"
-        )
-    )
-    assert "DROP TABLE users" in sql
-    assert analyze(sql, "sqlite", COLUMNS_BEFORE.get) == []
-
-
 def test_a_finding_names_its_statement_schema_and_says_a_sentence():
     sql = version_table_sql().replace(
         "COMMIT;",
@@ -459,26 +391,6 @@ def test_every_risky_finding_has_its_statement_and_a_sentence():
             for finding in analyze(sql, dialect):
                 assert finding.statement and finding.statement + ";" in sql
                 assert finding.detail.endswith(".") and finding.detail.count(". ") == 0
-
-
-def test_the_batch_copy_finding_names_the_copy():
-    sql = batch_copy(lambda op: _batch(op, "users", lambda b: b.drop_column("email")))
-    [finding] = analyze(sql, "sqlite", COLUMNS_BEFORE.get)
-    assert finding.statement.startswith("INSERT INTO _alembic_tmp_users (id, name) SELECT")
-    assert finding.detail == (
-        "Rebuilds table users without its column email (a batch copy of the table): "
-        "every value in it is lost."
-    )
-
-
-def test_a_real_drop_after_a_batch_copy_is_still_a_loss():
-    def copy_then_drop(op):
-        _batch(op, "users", lambda b: b.add_column(sa.Column("age", sa.Integer())), "always")
-        op.drop_table("users")
-
-    assert found(analyze(batch_copy(copy_then_drop), "sqlite", COLUMNS_BEFORE.get)) == [
-        ("DS102", "error", "users", None, "table")
-    ]
 
 
 def test_mysql_rename_table_statement_is_a_rename():
