@@ -31,14 +31,14 @@ def offline(dialect: str, change: Change) -> str:
     return buffer.getvalue()
 
 
-def batch_copy(change: Change) -> str:
-    """The statements ``change`` executes on a SQLite database holding BATCH_TABLES: what a
-    dry run on a throw-away copy answers (reads left out), batch mode's copy included."""
+def batch_copy(change: Change, tables: tuple[str, ...] = BATCH_TABLES) -> str:
+    """The statements ``change`` executes on a SQLite database holding ``tables``: what a dry
+    run on a throw-away copy answers (reads left out), batch mode's copy included."""
     engine = sa.create_engine("sqlite://")
     executed: list[str] = []
     try:
         with engine.begin() as connection:
-            for statement in BATCH_TABLES:
+            for statement in tables:
                 connection.exec_driver_sql(statement)
             sa.event.listen(
                 connection,

@@ -83,3 +83,12 @@ def test_a_real_drop_after_a_batch_copy_is_still_a_loss():
     assert found(analyze(batch_copy(copy_then_drop), "sqlite", COLUMNS_BEFORE.get)) == [
         ("DS102", "error", "users", None, "table")
     ]
+
+
+def test_a_batch_copy_of_a_table_with_a_reserved_name_and_quoted_columns():
+    table = 'CREATE TABLE "user" (id INTEGER NOT NULL PRIMARY KEY, "Name" VARCHAR, "group" VARCHAR)'
+    sql = batch_copy(lambda op: in_batch(op, "user", lambda b: b.drop_column("group")), (table,))
+    columns = {"user": ["id", "Name", "group"]}
+    assert found(analyze(sql, "sqlite", columns.get)) == [
+        ("DS103", "error", "user", "group", "column")
+    ]
