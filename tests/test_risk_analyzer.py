@@ -3,9 +3,12 @@ and no finding at all on changes that risk nothing (a false positive fails)."""
 
 from __future__ import annotations
 
+import ast
+
 import pytest
 import sqlalchemy as sa
 
+from api.config import PROJECT_ROOT
 from api.service.risk import analyze
 from tests.risk_sql import found, not_null_age, offline, version_table_sql
 
@@ -432,3 +435,24 @@ def test_sql_the_parser_cannot_read_gives_no_finding_and_no_error():
 )
 def test_hand_written_sql_of_op_execute(dialect, sql, expected):
     assert [(f.code, f.schema, f.table) for f in analyze(sql, dialect)] == expected
+
+
+def test_the_analyzer_imports_neither_alembic_nor_flask():
+    package = PROJECT_ROOT / "api" / "service" / "risk"
+    imported = set()
+    for module in package.glob("*.py"):
+        for node in ast.walk(ast.parse(module.read_text())):
+            if isinstance(node, ast.Import):
+                imported.update(alias.name.split(".")[0] for alias in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                imported.add(node.module.split(".")[0])
+    assert imported <= {
+        "__future__",
+        "api",
+        "collections",
+        "dataclasses",
+        "functools",
+        "logging",
+        "re",
+        "sqlglot",
+    }
