@@ -84,7 +84,8 @@ def test_a_rollback_dropping_a_filled_column_is_refused_then_runs_with_its_plan(
 def test_a_stale_plan_id_is_refused(users, database_url):
     _fill(database_url, [{"id": 1, "n": "ada", "k": "countess"}])
     stale = users.post("/plan", json={"action": "downgrade", "target": "base"}).get_json()
-    assert users.post("/downgrade", json={"target": "-1", "plan_id": _plan(users)}).status_code == 200
+    reviewed = _plan(users)
+    assert users.post("/downgrade", json={"target": "-1", "plan_id": reviewed}).status_code == 200
 
     r = users.post("/downgrade", json={"target": "base", "plan_id": stale["plan_id"]})
     assert r.status_code == 412 and r.get_json()["plan_id"] != stale["plan_id"]

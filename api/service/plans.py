@@ -167,15 +167,15 @@ def _opposites(svc, graph, config, rendered) -> dict[tuple[str, str], StepSQL]:
     return {(s.bind, s.revision): s for s in back.steps}
 
 
-_NOISE = re.compile(r"^\s*(BEGIN|COMMIT|START TRANSACTION)\b", re.IGNORECASE)
+_DDL = re.compile(r"^\s*(CREATE|ALTER|DROP|RENAME|COMMENT|TRUNCATE)\b", re.IGNORECASE)
 
 
 def changes_schema(sql: str, version_table: str) -> bool:
-    """Whether a step's SQL does anything besides moving the version table."""
+    """Whether a step's SQL changes the schema (DDL), besides the version table's own."""
     for statement in re.split(r";\s*\n", sql):
         lines = [ln for ln in statement.splitlines() if not ln.strip().startswith("--")]
         text = " ".join(lines).strip()
-        if text and not _NOISE.match(text) and version_table not in text:
+        if _DDL.match(text) and version_table not in text:
             return True
     return False
 
