@@ -18,7 +18,7 @@ def project(tmp_path, database_url):
     """users; notes; a revision whose downgrade does nothing; one whose downgrade refuses."""
     migrations = MigrationsDir(tmp_path / "migrations")
     migrations.add(USERS, message="users", upgrade=_create("users"), downgrade=_drop("users"))
-    migrations.add(NOTES, USERS, message="notes", upgrade=_create("notes"), downgrade=_drop("notes"))
+    migrations.add(NOTES, USERS, upgrade=_create("notes"), downgrade=_drop("notes"))
     migrations.add(KEEPS, NOTES, message="keeps", upgrade=_create("audit"), downgrade="pass")
     migrations.add(
         REFUSES,
