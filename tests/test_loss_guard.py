@@ -134,3 +134,8 @@ def test_a_drop_behind_a_helper_function_is_still_caught(tmp_path, database_url)
     finally:
         with app.app_context():
             db.engine.dispose()
+
+
+def test_a_plan_id_is_checked_whole(users):
+    r = users.post("/downgrade", json={"target": "-1", "plan_id": "0" * 32 + "\n"})
+    assert r.status_code == 400 and "plan_id" in r.get_json()["errors"]

@@ -103,7 +103,7 @@ def test_a_rollback_plan_says_where_it_stops_and_what_it_leaves(project):
 @pytest.mark.parametrize(
     ("body", "field"),
     [
-        ({"action": "downgrade"}, "target"),
+        ({"action": "upgrade", "plan_id": "x"}, "plan_id"),
         ({"action": "sideways", "target": "head"}, "action"),
         ({"target": "head"}, "action"),
         ({"action": "upgrade", "target": "head; DROP"}, "target"),

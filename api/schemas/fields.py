@@ -82,6 +82,17 @@ def revision_id(**kwargs) -> fields.String:
     )
 
 
+PLAN_ID_PATTERN = re.compile(r"^[0-9a-f]{32}$", re.ASCII)
+
+
+def plan_id(**kwargs) -> fields.String:
+    """A plan_id as POST /plan answers it (32 hexadecimal digits)."""
+    return fields.String(
+        validate=_FullMatch(PLAN_ID_PATTERN, error="Not a plan_id of POST /plan: {input}"),
+        **kwargs,
+    )
+
+
 class ScriptDateTime(fields.DateTime):
     """A revision script's Create Date, ISO 8601 as Alembic wrote it.
 

@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-from marshmallow import Schema, ValidationError, fields, post_dump, validate, validates_schema
+from marshmallow import Schema, fields, post_dump, validate
 
-from api.schemas.fields import revision_target, strict_boolean
-
-PLAN_ID = validate.Regexp(r"^[0-9a-f]{32}$", error="A plan_id as POST /plan answers it.")
+from api.schemas.fields import plan_id, revision_target, strict_boolean
 
 
 def plan_id_field():
     """The ``plan_id`` a write carries to acknowledge the losses that plan names."""
-    return fields.String(
-        validate=PLAN_ID,
+    return plan_id(
         metadata={
             "description": "The plan_id of POST /plan for this change: runs it although it "
             "destroys data (409 unacknowledged-data-loss without it); 412 if the database or "
@@ -30,13 +27,9 @@ class PlanRequest(Schema):
         validate=validate.OneOf(["upgrade", "downgrade"]),
         metadata={"description": "What the change would be."},
     )
+    # A plan runs nothing, so a downgrade's may default (to one step back), as an upgrade's
+    # does (to head); the downgrade itself still needs its target said.
     target = revision_target(example="-1")
-
-    @validates_schema
-    def _target_of_downgrade(self, data: dict, **kwargs) -> None:
-        # As for the writes: an upgrade goes to head unless told, a downgrade never guesses.
-        if data.get("action") == "downgrade" and "target" not in data:
-            raise ValidationError("A downgrade needs a target (-1, a revision, base).", "target")
 
     undo = strict_boolean(
         load_default=True,

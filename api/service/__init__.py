@@ -199,14 +199,15 @@ class MigrationService:
             if info.is_branch_point
         ]
 
-    def plan(self, action: str, target: str = "head", undo: bool = True) -> Plan:
+    def plan(self, action: str, target: str | None = None, undo: bool = True) -> Plan:
         """What an upgrade or downgrade to ``target`` would run, step by step, with what each
         step destroys, locks or may fail on, checked against the live data; nothing runs.
 
         :raises UnknownRevision, AmbiguousRevision, MultipleHeads, RevisionConflict,
             DryRunFailed, DatabaseUnavailable:
         """
-        return commands.plan(self, Write(action, target), undo)
+        default = "head" if action == "upgrade" else "-1"
+        return commands.plan(self, Write(action, target or default), undo)
 
     # -- writes ---------------------------------------------------------------------------
 

@@ -36,7 +36,13 @@ def check(
     """
     if write.plan_id is None and _only_creating(graph, write, heads):
         return None
-    plan = make_plan(svc, graph, config, write, heads, undo=False)
+    try:
+        plan = make_plan(svc, graph, config, write, heads, undo=False)
+    except exceptions.DryRunFailed:
+        if write.plan_id is not None:
+            raise
+        # env.py itself fails: so will the write, which records and reports it as it always has.
+        return None
     if write.plan_id is not None and write.plan_id != plan.plan_id:
         raise exceptions.PreconditionFailed(
             f"The plan {write.plan_id} no longer describes this change: the database or the "

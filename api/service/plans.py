@@ -192,6 +192,14 @@ def _alembic_findings(step: StepSQL, opposite: StepSQL | None, version_table: st
             "stops at this revision.",
         )
         found.append(replace(refusal, severity="error"))  # this rollback will fail
+    elif step.error is not None and step.failed_on_copy:
+        failure = alembic_finding(
+            "AL103",
+            f"The {verb} of {step.revision} failed when run on a throw-away copy of the "
+            f"database ({describe_error(step.error)}): the change would stop there, and the "
+            "steps after it are not in this plan.",
+        )
+        found.append(replace(failure, severity="error"))
     elif step.error is not None:
         found.append(
             alembic_finding(

@@ -45,6 +45,8 @@ class StepSQL:
     bind: str = DEFAULT
     sql: str = ""
     error: BaseException | None = None
+    # The error came from running the step on a copy of the database: it fails when run.
+    failed_on_copy: bool = False
     # Table -> its columns when the step starts (read on a copy; None when rendered offline).
     columns: dict[str, list[str]] | None = None
 
@@ -172,14 +174,14 @@ def _on_copy(svc, graph, plan) -> Rendered:
     try:
         run_on_copy(svc, graph, plan, timer, statements, on_connection=connection.append)
     except StepsFailed as exc:
-        if not isinstance(exc.error, NotImplementedError) or timer.running is None:
+        if timer.running is None:  # env.py itself failed
             raise
-        failed = exc  # the steps after it cannot be known: the plan ends at it
+        failed = exc  # the step fails when run: the steps after it cannot be known
     for i, (step, start) in enumerate(starts):
         end = starts[i + 1][1] if i + 1 < len(starts) else None
         step.sql = "\n".join(statements.lines[start:end])
     if failed is not None:
-        starts[-1][0].error = failed.error
+        starts[-1][0].error, starts[-1][0].failed_on_copy = failed.error, True
     return Rendered([s for s, _ in starts], dict(timer.heads), on_copy=True)
 
 
