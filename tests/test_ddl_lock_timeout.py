@@ -142,6 +142,19 @@ def test_a_lock_never_freed_fails_cleanly_once_the_retries_are_spent(
     assert client.post("/upgrade").status_code == 200
 
 
+def test_a_downgrade_is_retried_too(client, app, database_url, postgresql_only):
+    assert client.post("/upgrade").status_code == 200
+    with held_lock(database_url) as release:
+        watcher = release_after_first_retry(app, release)
+        r = client.post("/downgrade", json={"target": "-1", "ddl_lock_timeout": 0.2})
+        watcher.join()
+    assert r.status_code == 200, r.get_json()
+    body = r.get_json()
+    assert [s["revision"] for s in body["reverted"]] == [ALTER]
+    assert [(x["revision"], x["attempt"]) for x in body["retries"]] == [(ALTER, 1)]
+    assert version_rows(database_url) == {ACCOUNTS} and "note" not in columns(database_url)
+
+
 def test_the_settings_give_the_default_timeout(migrations, database_url, postgresql_only):
     app = create_app(
         {
