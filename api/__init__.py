@@ -37,6 +37,7 @@ def create_app(config: dict | None = None) -> Flask:
     from api.service import MigrationService
     from api.service.binds import DEFAULT, bind_engines
     from api.service.database import VersionTable
+    from api.service.ddl_locks import DdlLockPolicy
     from api.service.drivers import sync_url
     from api.service.tcp_user_timeout import bound_unanswered_waits
 
@@ -86,6 +87,7 @@ def create_app(config: dict | None = None) -> Flask:
             alembic_config=app.config["ALEMBIC_CONFIG"],
             app_root=user.project_root if user else None,
             engines=engines,
+            ddl_locks=DdlLockPolicy(app.config["DDL_LOCK_TIMEOUT"], app.config["DDL_LOCK_RETRIES"]),
         )
     cli.init_app(app, user)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -13,6 +14,9 @@ from sqlalchemy.exc import ArgumentError
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 # The embedded default database's migrations (the service's own User model).
 EMBEDDED_MIGRATIONS = PROJECT_ROOT / "migrations"
+# The bounds of DDL_LOCK_TIMEOUT (seconds) and DDL_LOCK_RETRIES, and of a request's own.
+MAX_DDL_LOCK_TIMEOUT = 600.0
+MAX_DDL_LOCK_RETRIES = 10
 
 
 class ConfigurationError(ValueError):
@@ -46,6 +50,11 @@ def load_config(environ: Mapping[str, str], instance_path: str) -> dict:
         # None: what the application's Migrate() says, else Alembic's default.
         "VERSION_TABLE": environ.get("VERSION_TABLE") or None,
         "VERSION_TABLE_SCHEMA": environ.get("VERSION_TABLE_SCHEMA") or None,
+        # How long a revision's statement waits for a table lock before it gives up (seconds;
+        # unset: as long as the database lets it), and how many times a revision that gave up
+        # is tried again (api/service/ddl_timeouts.py). A write's body may say otherwise.
+        "DDL_LOCK_TIMEOUT": _seconds(environ, "DDL_LOCK_TIMEOUT", MAX_DDL_LOCK_TIMEOUT),
+        "DDL_LOCK_RETRIES": _count(environ, "DDL_LOCK_RETRIES", 3, MAX_DDL_LOCK_RETRIES),
         # A request that cannot reach the database, or whose database stopped answering
         # (api/service/tcp_user_timeout.py), answers 503 within a small multiple of this many
         # seconds.
@@ -69,6 +78,30 @@ def load_config(environ: Mapping[str, str], instance_path: str) -> dict:
         "RESTX_MASK_SWAGGER": False,
         "SWAGGER_UI_DOC_EXPANSION": "list",
     }
+
+
+def _seconds(environ: Mapping[str, str], name: str, maximum: float) -> float | None:
+    """Setting ``name``: seconds in (0, maximum], or None when unset."""
+    raw = environ.get(name)
+    if not raw:
+        return None
+    try:
+        value = float(raw)
+    except ValueError:
+        value = math.nan
+    if not 0 < value <= maximum:  # NaN fails too
+        raise ConfigurationError(f"{name} must be seconds in (0, {maximum:g}], not {raw!r}")
+    return value
+
+
+def _count(environ: Mapping[str, str], name: str, default: int, maximum: int) -> int:
+    """Setting ``name``: an integer in [0, maximum], ``default`` when unset."""
+    raw = environ.get(name)
+    if not raw:
+        return default
+    if not (raw.isascii() and raw.strip().isdigit()) or int(raw) > maximum:
+        raise ConfigurationError(f"{name} must be an integer from 0 to {maximum}, not {raw!r}")
+    return int(raw)
 
 
 def _binds(raw: str | None) -> dict:

@@ -201,7 +201,7 @@ def test_a_log_written_by_an_earlier_version_gains_the_new_columns(
         log = app.extensions["migrateway"].oplog
         where = f"{log._schema}.operations" if log._schema else "operations"
         with log.engine.connect() as conn:
-            for column in ("resolves", "resolved_by"):
+            for column in ("resolves", "resolved_by", "retries"):
                 conn.exec_driver_sql(f"ALTER TABLE {where} DROP COLUMN {column}")
             conn.commit()
     # A new process of the service (a new app) on that log: nothing is lost, writes go on.
@@ -210,7 +210,7 @@ def test_a_log_written_by_an_earlier_version_gains_the_new_columns(
         later_client = authorized(later.test_client())
         ops = later_client.get("/operations").get_json()
         assert [op["id"] for op in ops["items"]] == [first["operation_id"]]
-        assert ops["items"][0]["resolved_by"] is None
+        assert ops["items"][0]["resolved_by"] is None and ops["items"][0]["retries"] == []
         assert later_client.post("/upgrade").status_code == 200
     finally:
         with later.app_context():

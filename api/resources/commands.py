@@ -67,6 +67,8 @@ def perform(kind: str, request_schema: Schema, result_schema: Schema):
         actor=g.get("actor", "anonymous"),
         client_address=request.remote_addr,
         lock_timeout=args.pop("lock_timeout"),
+        ddl_lock_timeout=args.pop("ddl_lock_timeout", None),
+        ddl_lock_retries=args.pop("ddl_lock_retries", None),
         expected_current=expected_current(args.pop("expected_current", None)),
         idempotency_key=headers.get("idempotency_key"),
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, post_dump, validate
 
+from api.config import MAX_DDL_LOCK_RETRIES, MAX_DDL_LOCK_TIMEOUT
 from api.schemas.fields import (
     bounded,
     revision_id,
@@ -35,10 +36,35 @@ class _WriteRequest(Schema):
     )
 
 
+class _DdlRequest(_WriteRequest):
+    """A write that runs revisions: how long their statements wait for a table lock."""
+
+    ddl_lock_timeout = fields.Float(
+        validate=validate.Range(min=0, max=MAX_DDL_LOCK_TIMEOUT, min_inclusive=False),
+        metadata={
+            "description": "Seconds a revision's statement waits for a table lock before it "
+            "gives up, so that it does not queue every reader of the table behind it "
+            "(PostgreSQL lock_timeout; MariaDB/MySQL lock_wait_timeout, whole seconds; "
+            "SQLite: ignored). Default: DDL_LOCK_TIMEOUT, else no limit."
+        },
+    )
+    ddl_lock_retries = bounded(
+        fields.Integer,
+        0,
+        MAX_DDL_LOCK_RETRIES,
+        strict=True,  # 1.5 is refused, not cut to 1
+        metadata={
+            "description": "How many times a revision that gave up waiting for a lock is tried "
+            "again (after 0.5 s, doubling, with jitter), when nothing of it stayed in the "
+            "database. Default: DDL_LOCK_RETRIES (3)."
+        },
+    )
+
+
 # Each request's Meta.example is what Swagger UI pre-fills for "Try it out" (api.openapi puts
 # it in the spec): a body that works as shown. Without one, Swagger UI made a body up field by
 # field: expected_current ["head"] (412 at head) and a stamp "resolves": "string" (412).
-class UpgradeRequest(_WriteRequest):
+class UpgradeRequest(_DdlRequest):
     class Meta:
         example = {"target": "head", "sql": False, "lock_timeout": 5}
 
@@ -52,7 +78,7 @@ class UpgradeRequest(_WriteRequest):
     )
 
 
-class DowngradeRequest(_WriteRequest):
+class DowngradeRequest(_DdlRequest):
     class Meta:
         example = {"target": "-1", "sql": False, "lock_timeout": 5}
 
@@ -120,6 +146,28 @@ class StepSchema(Schema):
     revision = fields.String()
     message = fields.String(allow_none=True)
     duration_ms = fields.Float()
+
+
+class RetrySchema(Schema):
+    """A revision that timed out waiting for a lock, tried again."""
+
+    revision = fields.String(metadata={"description": "The revision that timed out."})
+    attempt = fields.Integer(metadata={"description": "The attempt that timed out (1: the first)."})
+    waited_ms = fields.Float(
+        metadata={"description": "How long its statement waited for the lock before it gave up."}
+    )
+    backoff_ms = fields.Float(metadata={"description": "The pause before the next attempt."})
+    error = fields.String(metadata={"description": "The database's error."})
+
+
+def retries():
+    return fields.List(
+        fields.Nested(RetrySchema),
+        metadata={
+            "description": "Each time a revision timed out waiting for a lock and was tried "
+            "again (see ddl_lock_timeout); [] when none did."
+        },
+    )
 
 
 class BindRunSchema(Schema):
@@ -202,6 +250,7 @@ class UpgradeResult(_RunSchema):
         metadata={"description": "The revisions applied, in order; [] for a dry run."},
     )
     rendered = _rendered()
+    retries = retries()
 
 
 class DowngradeResult(_RunSchema):
@@ -211,6 +260,7 @@ class DowngradeResult(_RunSchema):
         metadata={"description": "The revisions reverted, in order; [] for a dry run."},
     )
     rendered = _rendered()
+    retries = retries()
 
 
 class StampResult(_RunSchema):

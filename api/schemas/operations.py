@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, post_dump
 
-from api.schemas.commands import StepSchema, bind_runs, drop_absent_binds
+from api.schemas.commands import StepSchema, bind_runs, drop_absent_binds, retries
 from api.schemas.fields import bounded
 from api.schemas.plan import AcknowledgedSchema
 
@@ -63,11 +63,13 @@ class OperationSchema(Schema):
             "plan: the plan and its losses, acknowledged by the actor. Absent otherwise."
         },
     )
+    retries = retries()
 
     @post_dump
     def _drop_absent_binds(self, data: dict, **kwargs) -> dict:
         if data.get("acknowledged") is None:
             data.pop("acknowledged", None)
+        data["retries"] = data.get("retries") or []  # null in records of earlier versions
         return drop_absent_binds(data)
 
 

@@ -24,6 +24,7 @@ from api.service.binds import DEFAULT, Binds, migrates_each_bind
 from api.service.commands import Write
 from api.service.context import CallContext
 from api.service.database import DEFAULT_VERSION_TABLE, VersionTable, current_heads, reachable
+from api.service.ddl_locks import DdlLockPolicy
 from api.service.graph import RevisionGraph
 from api.service.graph_cache import GraphCache
 from api.service.idempotency import Outcome
@@ -51,9 +52,11 @@ class MigrationService:
         app_root: str | None = None,
         alembic_config: str | None = None,
         engines: Mapping[str, Engine] | None = None,
+        ddl_locks: DdlLockPolicy | None = None,
     ):
         """``engines``: bind name -> engine of the application whose Migrate runs env.py
-        (``"default"`` is ``engine``); used when the directory migrates each bind."""
+        (``"default"`` is ``engine``); used when the directory migrates each bind.
+        ``ddl_locks``: the lock timeout and retries of a write that does not say."""
         self._migrate = migrate
         # The user's application (MIGRATEWAY_APP): its Migrate extension reads current_app,
         # and env.py runs inside its context, as under `flask --app <it> db upgrade`.
@@ -68,6 +71,7 @@ class MigrationService:
         # Where the project's alembic.ini / pyproject.toml may be (api.service.project_files).
         self.app_root = app_root
         self.alembic_config = alembic_config
+        self.ddl_locks = ddl_locks or DdlLockPolicy()
         self._imports = ImportCheck()
         self._graphs = GraphCache()
         self._oplog: OperationLog | None = None

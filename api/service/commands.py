@@ -19,6 +19,7 @@ from api.service.alembic_errors import revision_errors
 from api.service.binds import DEFAULT, migration_locks
 from api.service.context import CallContext
 from api.service.database import describe_error
+from api.service.ddl_timeouts import ddl_locks
 from api.service.failure import failure, lock_guard
 from api.service.graph import RevisionGraph
 from api.service.lock import HeldLock, LockTimeout
@@ -150,7 +151,7 @@ def _under_lock(
     if svc.binds.multi:
         result.binds = bind_runs.finished(heads, None, StepTimer(), write.kind, write.sql)
     if planned or write.sql or write.purge:
-        _execute(svc, graph, config, write, result, held, heads)
+        _execute(svc, graph, config, write, result, held, heads, ctx)
     svc.oplog.finish(
         op.id,
         status=log.SUCCEEDED,
@@ -210,10 +211,18 @@ def planned_steps(graph: RevisionGraph, write: Write, before: tuple[str, ...]) -
 
 
 def _execute(
-    svc, graph, config: Config, write: Write, result: RunResult, held: HeldLock, heads: dict
+    svc,
+    graph,
+    config: Config,
+    write: Write,
+    result: RunResult,
+    held: HeldLock,
+    heads: dict,
+    ctx: CallContext,
 ) -> None:
-    """Run the steps through env.py on every bind (``heads``: where each is now); fill
-    ``result`` from what the databases say after.
+    """Run the steps through env.py on every bind (``heads``: where each is now), retrying a
+    revision that timed out waiting for a lock; fill ``result`` from what the databases say
+    after.
 
     :raises MigrationFailed, LockLost, DryRunFailed:
     """
@@ -224,24 +233,29 @@ def _execute(
     progress = ProgressWriter(svc.oplog, op_id)
     timer = StepTimer(operation_id=op_id, verb=_VERBS[write.kind], on_step=progress)
     timer.guard = lock_guard(svc, op_id, held, timer)
+    locks = ddl_locks(svc, graph, write.kind, timer, ctx, op_id)
     try:
         with svc.app_context():
-            run_env(
-                config,
-                graph.script,
-                lambda heads: write.plan(graph, heads),
-                purge=write.purge,
-                version_table=svc.version_table,
-                timer=timer,
-                bind=held.bind,
-                binds=svc.binds,
+            locks.run(
+                lambda: run_env(
+                    config,
+                    graph.script,
+                    lambda heads: write.plan(graph, heads),
+                    purge=write.purge,
+                    version_table=svc.version_table,
+                    timer=timer,
+                    bind=locks.binding(held.bind),
+                    binds=svc.binds,
+                )
             )
     except StepsFailed as failed:
         roots = config.attributes[ROOTS]
         problem = failure(svc, graph, op_id, write.kind, write.target, heads, failed, roots)
+        problem.detail = locks.explain(failed, problem.detail, problem.extra)
         raise problem from failed.error
     finally:
         progress.close()
+    result.retries = locks.retries
     after = svc.bind_heads()
     result.to = after[DEFAULT]
     if write.kind != "stamp":

@@ -13,6 +13,10 @@ class CallContext:
     actor: str = "anonymous"
     client_address: str | None = None
     lock_timeout: float = 5.0
+    # How long a revision's statement waits for a table lock, and how many times a revision
+    # that gave up is retried (None: the service's DDL_LOCK_TIMEOUT / DDL_LOCK_RETRIES).
+    ddl_lock_timeout: float | None = None
+    ddl_lock_retries: int | None = None
     # The revisions the caller believes the database is at (If-Match / expected_current).
     expected_current: tuple[str, ...] | None = None
     # Idempotency-Key, and a digest of the request it came with (the same key with another

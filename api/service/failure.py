@@ -11,6 +11,7 @@ from api.service import bind_runs
 from api.service import oplog as log
 from api.service.binds import DEFAULT
 from api.service.database import describe_error
+from api.service.ddl_locks import is_lock_timeout
 from api.service.graph import RevisionGraph
 from api.service.lock import HeldLock, LockLost
 from api.service.project_files import raised_at
@@ -60,7 +61,14 @@ def failure(
         now = None
     running = failed.timer.running
     bind = failed.timer.bind  # None: a single database, or env.py failed before configure()
-    partial = running is not None and not svc.binds.transactional_ddl(bind) and kind != "stamp"
+    # Where DDL is transactional, a revision that committed inside (an autocommit_block())
+    # left that part behind all the same. Where it is not, one that timed out waiting for a
+    # lock before any of its statements changed anything left nothing (and was retried on
+    # that ground: api/service/ddl_timeouts.py watches its statements).
+    committed_inside = running is not None and running.revision in failed.timer.committed_within
+    transactional = svc.binds.transactional_ddl(bind)
+    untouched = transactional or (is_lock_timeout(failed.error) and not committed_inside)
+    partial = running is not None and (committed_inside or not untouched) and kind != "stamp"
     multi = svc.binds.multi
     binds = bind_runs.after_failure(svc, graph, kind, heads, failed.timer) if multi else None
     lost = isinstance(failed.error, LockLost)
@@ -109,8 +117,9 @@ def failure(
     if partial:
         detail += (
             " This database has no transactional DDL: part of the revision may have run. "
-            "Inspect the schema, then POST /stamp with the revision it matches."
-        )
+            if not transactional
+            else " The revision committed part of its work before it failed (an autocommit block). "
+        ) + "Inspect the schema, then POST /stamp with the revision it matches."
     elif lost:
         detail += (
             " No other migration ran meanwhile; the chain stopped at a revision boundary. "

@@ -133,5 +133,10 @@ def _from_record(op: Operation) -> RunResult:
             current=list(op.to) if op.to is not None else None,
         )
     return RunResult(
-        from_=op.from_, to=op.to or (), steps=op.steps, operation_id=op.id, replayed=True
+        from_=op.from_,
+        to=op.to or (),
+        steps=op.steps,
+        operation_id=op.id,
+        replayed=True,
+        retries=op.retries or [],
     )

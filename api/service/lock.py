@@ -5,7 +5,8 @@ Two locks guard an operation on PostgreSQL (advisory locks) and MariaDB/MySQL (G
 - the *admission* lock, on a connection of its own for the whole operation, serializes
   reading the database's revision, planning and recording;
 - the *run* lock is taken by the very connection env.py migrates on, and that connection is
-  detached from the pool, so the lock ends exactly when the migration's session ends.
+  closed instead of pooled when env.py lets go of it, so the lock ends exactly when the
+  migration's session ends.
 
 A session can be killed (``pg_terminate_backend``, ``KILL``, ``idle_session_timeout``, a proxy)
 while the migration goes on elsewhere. Admission therefore also waits for the run lock to be
@@ -25,11 +26,13 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-from sqlalchemy import Connection, Engine, text
+from sqlalchemy import Connection, Engine, event, text
 
 from api.service.tcp_user_timeout import unbound
 
 _POLL_SECONDS = 0.05
+# Marks, in a pooled connection's info, the connection that holds the run lock.
+_RUN_LOCK_HELD = "migrateway_run_lock"
 # For in-memory SQLite, which no other process can see.
 _MEMORY_LOCK = threading.Lock()
 
@@ -77,11 +80,23 @@ class _ServerLock(HeldLock):
     def bind(self, connection: Connection) -> None:
         if not connection.execute(self._bind_sql, self._params).scalar():
             raise LockLost("another migration is still running on this database")
-        # Closed, not pooled, when env.py lets go of it: the run lock ends with it. And, as any
-        # connection a migration runs on, it rides out a network blip
+        # Closed, not pooled, when env.py lets go of it: the run lock ends with it. Not
+        # detached from the pool for that: SQLAlchemy cannot switch a detached connection to
+        # AUTOCOMMIT, which a revision's autocommit_block() (CREATE INDEX CONCURRENTLY) needs.
+        pool = connection.engine.pool
+        if not event.contains(pool, "checkin", _close_run_lock_connection):
+            event.listen(pool, "checkin", _close_run_lock_connection)
+        connection.connection.info[_RUN_LOCK_HELD] = True
+        # As any connection a migration runs on, it rides out a network blip
         # (api/service/tcp_user_timeout.py).
-        connection.detach()
         unbound(connection.connection.dbapi_connection)
+
+
+def _close_run_lock_connection(_dbapi_connection, record) -> None:
+    """Close a connection that held the run lock as it goes back to the pool (the pool
+    connects afresh when it hands that slot out next)."""
+    if record.info.pop(_RUN_LOCK_HELD, False):
+        record.invalidate()
 
 
 def _key(engine: Engine, purpose: str) -> int:

@@ -80,3 +80,6 @@ class RunResult:
     # Several databases: each bind's {"from", "to", "steps", "sql"} as plain JSON data
     # (the Idempotency-Key keeps it as it is); the fields above are the default bind's.
     binds: dict[str, dict] | None = None
+    # Each time a revision that timed out waiting for a lock was tried again
+    # (api/service/ddl_timeouts.py): {"revision", "attempt", "waited_ms", "backoff_ms", "error"}.
+    retries: list[dict] = field(default_factory=list)

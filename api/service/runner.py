@@ -58,7 +58,20 @@ class StepTimer:
     sql: dict[str, io.StringIO] = field(default_factory=dict)
     # A plan renders every step before a write runs it: one log line per step is the write's.
     log_steps: bool = True
+    # Revisions that committed work while they ran (an autocommit_block(), DDL where it is not
+    # transactional, a revision's own final commit), as api/service/ddl_timeouts.py watches
+    # them: a failed revision found here left part of its work in the database.
+    committed_within: set[str] = field(default_factory=set)
     _proven: bool = False
+
+    def forget_after_failure(self, kept: list[StepResult]) -> None:
+        """Before a failed run is tried again: the steps done are those the database still
+        holds (``kept``); the rest rolled back with the failure and will run again."""
+        self.done = list(kept)
+        self.by_bind = {DEFAULT: list(kept)} if kept else {}
+        self.running = None
+        self.committed_within.clear()
+        self._proven = False
 
     def checkpoint(self, commit: bool) -> None:
         """Run the guard before a step or a commit, once per gap between two steps: the

@@ -123,6 +123,8 @@ class Operation(_Base):
     # A change that destroys data ran with the plan_id of its plan: that plan's id and the
     # losses it named, acknowledged by this operation's actor.
     acknowledged: Mapped[dict | None] = mapped_column(Json, default=None)
+    # Each retry of a revision that timed out waiting for a lock, written as it happens.
+    retries: Mapped[list | None] = mapped_column(Json, default=None)
 
     @property
     def needs_recovery(self) -> bool:

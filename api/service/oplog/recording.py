@@ -116,6 +116,11 @@ class OperationLog(LogReads):
         except exceptions.DatabaseUnavailable:
             pass
 
+    def retried(self, op_id: str, retries: list[dict]) -> None:
+        """Record the retries of a running operation so far (see api/service/ddl_timeouts.py);
+        if the database cannot take it now, as soon as it can."""
+        self._unwritten.update(op_id, {"retries": list(retries)})
+
     def save_response(self, op_id: str, status: int, body: str) -> None:
         """Keep the answer given, so a retry with the same Idempotency-Key gets it again;
         if the database cannot take it now, as soon as it can."""
