@@ -15,22 +15,20 @@ from alembic.config import Config
 from flask import current_app
 from sqlalchemy import Engine
 
-from api import exceptions
 from api.service import commands
-from api.service import oplog as log
 from api.service.alembic_env import ROOTS, build_config
 from api.service.bind_runs import for_bind
 from api.service.binds import DEFAULT, Binds, migrates_each_bind
 from api.service.commands import Write
 from api.service.context import CallContext
-from api.service.database import DEFAULT_VERSION_TABLE, VersionTable, current_heads, reachable
+from api.service.database import DEFAULT_VERSION_TABLE, VersionTable, current_heads
 from api.service.ddl_locks import DdlLockPolicy
 from api.service.graph import RevisionGraph
 from api.service.graph_cache import GraphCache
 from api.service.idempotency import Outcome
 from api.service.import_check import ImportCheck, ImportProblem
-from api.service.lock import LockTimeout, migration_lock
-from api.service.oplog import Operation, OperationLog
+from api.service.log_reads import LogReads
+from api.service.oplog import OperationLog
 from api.service.plans import Plan
 from api.service.project_files import shown_name
 from api.service.results import Branch, CurrentState, RevisionInfo, RevisionPage
@@ -38,7 +36,7 @@ from api.service.results import Branch, CurrentState, RevisionInfo, RevisionPage
 __all__ = ["MigrationService"]
 
 
-class MigrationService:
+class MigrationService(LogReads):
     """Reads and changes the target database's schema version through Alembic."""
 
     def __init__(
@@ -264,47 +262,6 @@ class MigrationService:
         """
         write = Write("stamp", target, purge=purge, resolves=resolves)
         return commands.run(self, write, ctx or CallContext())
-
-    # -- the operation log ----------------------------------------------------------------
-
-    def operations(self, limit: int = 50, offset: int = 0) -> tuple[list[Operation], int]:
-        """Recorded operations, newest first, with dead 'running' ones marked interrupted."""
-        self._reap()
-        return self.oplog.page(limit, offset)
-
-    def operation(self, op_id: str) -> Operation:
-        """One recorded operation.
-
-        :raises UnknownOperation:
-        """
-        self._reap()
-        op = self.oplog.get(op_id)
-        if op is None:
-            raise exceptions.UnknownOperation(f"No operation has the id '{op_id}'.", id=op_id)
-        return op
-
-    def operation_stats(self) -> dict:
-        """Counts, seconds and lock waits of recorded operations by kind and status."""
-        return self.oplog.stats()
-
-    def operation_by_key(self, key: str) -> Operation | None:
-        """The operation recorded with this Idempotency-Key; one left running by a dead
-        process reads as interrupted, so a retry gets a definite answer."""
-        op = self.oplog.by_key(key)
-        if op is not None and op.status == log.RUNNING:
-            self._reap()
-            op = self.oplog.by_key(key)
-        return op
-
-    def _reap(self) -> None:
-        # An operation left running by a dead process shows as interrupted as soon as its
-        # lock is seen free.
-        if self.oplog.running() is not None:
-            try:
-                with reachable(self.engine), migration_lock(self.engine, 0):
-                    self.oplog.mark_interrupted(self.transactional_ddl)
-            except LockTimeout:
-                pass
 
 
 def service() -> MigrationService:
