@@ -11,7 +11,7 @@ from collections import Counter
 
 import pytest
 import schemathesis
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, assume, settings
 
 from api.openapi import SPEC_FILE
 from tests.tokens import bearer
@@ -67,6 +67,10 @@ def fuzz_report(request):
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 def test_api(case, live_server, sqlite_only):
+    # requests leaves out a query parameter whose value is an empty list: such a case sends a
+    # request without the extra parameter it was generated to carry (a valid request, which is
+    # then "accepted negative data"). Seen once the spec grew, which moved the fixed seed's cases.
+    assume(not any(value == [] for value in (case.query or {}).values()))
     response = case.call_and_validate(
         base_url=live_server.url,
         headers=bearer(),

@@ -39,8 +39,12 @@ class _WriteRequest(Schema):
 class _DdlRequest(_WriteRequest):
     """A write that runs revisions: how long their statements wait for a table lock."""
 
-    ddl_lock_timeout = fields.Float(
-        validate=validate.Range(min=0, max=MAX_DDL_LOCK_TIMEOUT, min_inclusive=False),
+    # A millisecond at least (PostgreSQL's lock_timeout counts in them): an inclusive bound, which
+    # Swagger 2.0 shows as it is (min_inclusive=False was not in the spec: fuzzing sent 0).
+    ddl_lock_timeout = bounded(
+        fields.Float,
+        0.001,
+        MAX_DDL_LOCK_TIMEOUT,
         metadata={
             "description": "Seconds a revision's statement waits for a table lock before it "
             "gives up, so that it does not queue every reader of the table behind it "
