@@ -27,18 +27,21 @@ class LiveFacts:
             self._cache[key] = self._table(name, schema)
         return self._cache[key]
 
-    def column(self, table: str, column: str, schema: str | None = None) -> dict:
-        """The table's facts, and ``column_exists`` and ``has_values`` (a non-null value)."""
-        key = ("column", schema, table, column)
+    def column(
+        self, table: str, column: str, schema: str | None = None, nulls: bool = False
+    ) -> dict:
+        """The table's facts, and ``column_exists`` and ``has_values`` (a non-null value);
+        with ``nulls``, ``has_nulls`` (what a NOT NULL would fail on: may scan the table)."""
+        key = ("column", schema, table, column, nulls)
         if key not in self._cache:
             facts = dict(self.table(table, schema))
             real = self._column_name(table, column, schema) if facts["exists"] else None
             facts["column_exists"] = real is not None
-            facts["has_values"] = (
-                real is not None
-                and facts["has_rows"]
-                and self._any(self._table_clause(table, schema, real), sa.column(real).is_not(None))
-            )
+            filled = real is not None and facts["has_rows"]
+            clause = self._table_clause(table, schema, real) if filled else None
+            facts["has_values"] = filled and self._any(clause, sa.column(real).is_not(None))
+            if nulls:
+                facts["has_nulls"] = filled and self._any(clause, sa.column(real).is_(None))
             self._cache[key] = facts
         return self._cache[key]
 

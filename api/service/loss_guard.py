@@ -37,7 +37,7 @@ def check(
     if write.plan_id is None and _only_creating(graph, write, heads):
         return None
     try:
-        plan = make_plan(svc, graph, config, write, heads, undo=False)
+        plan = make_plan(svc, graph, config, write, heads, undo=False, all_facts=False)
     except exceptions.DryRunFailed:
         if write.plan_id is not None:
             raise

@@ -88,9 +88,11 @@ def make_plan(
     write,
     heads: dict[str, tuple[str, ...]],
     undo: bool = True,
+    all_facts: bool = True,
 ) -> Plan:
     """The plan of ``write`` (an upgrade or downgrade) from each bind's ``heads``. With
-    ``undo``, each step's opposite is rendered too, to tell which steps cannot be undone.
+    ``undo``, each step's opposite is rendered too, to tell which steps cannot be undone;
+    without ``all_facts``, only the losses get the live facts (the guard's question).
 
     :raises DryRunFailed: a step could not be rendered (nothing ran).
     :raises DatabaseUnavailable:
@@ -118,7 +120,7 @@ def make_plan(
                 bind=step.bind if svc.binds.multi else None,
             )
         )
-    _check_live(svc, steps)
+    _check_live(svc, steps, losses_only=not all_facts)
     start, end = heads[DEFAULT], rendered.heads.get(DEFAULT, heads[DEFAULT])
     plan_id = digest(write.kind, heads, rendered.steps, graph)
     return Plan(write.kind, write.target, start, end, plan_id, steps)
@@ -246,10 +248,16 @@ def _placed(finding: Finding, step: StepSQL) -> PlanFinding:
     )
 
 
-def _check_live(svc: MigrationService, steps: list[PlanStep]) -> None:
+def _check_live(svc: MigrationService, steps: list[PlanStep], losses_only: bool) -> None:
     """Give each finding that points at data the live facts, and mark the losses of data that
-    exists now ``blocking``."""
-    pointed = [(s, i, f) for s in steps for i, f in enumerate(s.findings) if f.table or f.schema]
+    exists now ``blocking``. The guard asks only of the losses (``losses_only``): a fact such as
+    a column's NULLs may scan a table, which a write should not pay for."""
+    pointed = [
+        (s, i, f)
+        for s in steps
+        for i, f in enumerate(s.findings)
+        if (f.table or f.schema) and (f.loss or not losses_only)
+    ]
     if not pointed:
         return
     by_bind: dict[str, list] = {}
@@ -263,13 +271,18 @@ def _check_live(svc: MigrationService, steps: list[PlanStep]) -> None:
                 step.findings[i] = _with_facts(finding, facts)
 
 
+_FAILS_ON_NULLS = frozenset({"MF104", "PG303"})
+
+
 def _with_facts(finding: PlanFinding, facts: LiveFacts) -> PlanFinding:
     loss = finding.loss
     if loss == "schema" or (finding.schema and not finding.table):
         known = facts.schema(finding.schema)
         return replace(finding, facts=known, blocking=loss is not None and known["has_rows"])
     if finding.column:
-        known = facts.column(finding.table, finding.column, finding.schema)
+        # Whether a NOT NULL fails on the rows there is a question of their NULLs.
+        nulls = finding.code in _FAILS_ON_NULLS
+        known = facts.column(finding.table, finding.column, finding.schema, nulls=nulls)
         blocking = loss == "column" and known["has_values"]
     else:
         known = facts.table(finding.table, finding.schema)
