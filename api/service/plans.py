@@ -155,9 +155,14 @@ def _opposites(svc, graph, config, rendered) -> dict[tuple[str, str], StepSQL]:
     """Each step's opposite (the downgrade of an upgrade step, and back), rendered offline
     from where the chain ends; empty where that cannot be told (several databases, or a
     rendering that fails)."""
-    if svc.binds.multi or not rendered.steps:
+    steps = rendered.steps
+    if rendered.on_copy and steps and steps[-1].error is not None:
+        # The copy stopped before the step that raised (a downgrade that refuses): the chain
+        # ends where that step starts, so undoing it is not part of going back from there.
+        steps = steps[:-1]
+    if svc.binds.multi or not steps:
         return {}
-    undo = reversed_steps(rendered.steps, graph)
+    undo = reversed_steps(steps, graph)
     try:
         back = render_steps(
             svc, graph, config, lambda _h: undo, rendered.heads or {DEFAULT: ()}, offline_only=True
