@@ -131,11 +131,19 @@ def digest(kind: str, heads: dict, steps: list[StepSQL], graph: RevisionGraph) -
         "action": kind,
         "from": {bind: sorted(revs) for bind, revs in sorted(heads.items())},
         "steps": [
-            [s.bind, s.revision, s.is_upgrade, _sha(s.sql.encode()), file_digest(graph, s.revision)]
+            [s.bind, s.revision, s.is_upgrade, sql_digest(s.sql), file_digest(graph, s.revision)]
             for s in steps
         ],
     }
     return _sha(json.dumps(content, sort_keys=True).encode())[:32]
+
+
+def sql_digest(sql: str) -> str:
+    """SHA-256 of a step's statements taken in sorted order: Alembic's SQLite batch copy puts
+    a table's indexes back in an order that changes from one run to the next, and the same
+    step must keep the same plan_id (the revision file's checksum covers its code)."""
+    statements = sorted(part.strip() for part in re.split(r";\s*\n", sql) if part.strip())
+    return _sha(";\n".join(statements).encode())
 
 
 def file_digest(graph: RevisionGraph, revision: str) -> str:
