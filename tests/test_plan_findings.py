@@ -220,11 +220,14 @@ def test_the_cases_cover_every_code():
         assert own is None or backends == own, code
 
 
-def test_a_batch_copy_keeps_its_plan_id_whatever_order_it_puts_indexes_back_in():
-    """Alembic's SQLite batch copy recreates a table's indexes in an order that changes from
-    one run to the next; the plan_id the guard answers with must still run the change."""
-    tail = "ALTER TABLE _alembic_tmp_t RENAME TO t;\n\n"
+def test_a_batch_copy_keeps_its_plan_id_whatever_order_it_writes_constraints_and_indexes():
+    """Alembic's SQLite batch copy writes a table's constraints and recreates its indexes in an
+    order that changes from one run to the next; the plan_id the guard answers with must still
+    run the change, and a change of what the step does must still change it."""
+    check, key = "CONSTRAINT c CHECK (x > 0)", "CONSTRAINT f FOREIGN KEY(y) REFERENCES u (id)"
+    table = "CREATE TABLE _alembic_tmp_t (\n\tx INTEGER, \n\ty INTEGER, \n\t{}, \n\t{}\n);\n\n"
     first, second = "CREATE UNIQUE INDEX a ON t (x);\n\n", "CREATE INDEX b ON t (y);\n\n"
-    assert sql_digest(tail + first + second) == sql_digest(tail + second + first)
-    assert sql_digest(tail + first + second) != sql_digest(tail + first)
-    assert sql_digest(tail + first) != sql_digest(tail + first.replace("(x)", "(z)"))
+    one = table.format(check, key) + first + second
+    assert sql_digest(one) == sql_digest(table.format(key, check) + second + first)
+    assert sql_digest(one) != sql_digest(table.format(check, key) + first)
+    assert sql_digest(one) != sql_digest(one.replace("x > 0", "x > 1"))

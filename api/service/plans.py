@@ -139,11 +139,16 @@ def digest(kind: str, heads: dict, steps: list[StepSQL], graph: RevisionGraph) -
 
 
 def sql_digest(sql: str) -> str:
-    """SHA-256 of a step's statements taken in sorted order: Alembic's SQLite batch copy puts
-    a table's indexes back in an order that changes from one run to the next, and the same
-    step must keep the same plan_id (the revision file's checksum covers its code)."""
-    statements = sorted(part.strip() for part in re.split(r";\s*\n", sql) if part.strip())
-    return _sha(";\n".join(statements).encode())
+    """SHA-256 of a step's SQL taken in an order of its own: each statement's lines sorted
+    (trailing commas dropped), then the statements. Alembic's SQLite batch copy writes a
+    table's constraints and puts its indexes back in an order that changes from one run to
+    the next, and the same step must keep the same plan_id; what the step does is still in
+    it, and the revision file's checksum covers its code."""
+    statements = []
+    for part in re.split(r";\s*\n", sql):
+        lines = sorted(line.strip().rstrip(",").rstrip() for line in part.splitlines())
+        statements.append("\n".join(line for line in lines if line))
+    return _sha(";\n".join(sorted(s for s in statements if s)).encode())
 
 
 def file_digest(graph: RevisionGraph, revision: str) -> str:
