@@ -13,6 +13,17 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
+from tests.finding_steps import (
+    PLAN_NICKNAME,
+    alters,
+    archive_table,
+    batch,
+    clean_end,
+    constraints,
+    drop_schema,
+    indexes,
+    pk,
+)
 from tests.revision_graph import MigrationsDir
 
 # In order; ("schema" and "rewrites" are written where the backend has them).
@@ -29,28 +40,14 @@ ACCOUNTS = [  # id, email, nickname (all NULL), plan, score, legacy (one NULL)
 ]
 
 
-def _pk(name: str, *columns: str) -> str:
-    listed = "".join(f"    {c},\n" for c in columns)
-    return (
-        f"op.create_table({name!r},\n    sa.Column('id', sa.Integer(), nullable=False),\n"
-        f"{listed}    sa.PrimaryKeyConstraint('id'),\n)"
-    )
-
-
-def _batch(table: str, *lines: str, recreate: str | None = None) -> str:
-    how = f", recreate={recreate!r}" if recreate else ""
-    body = "".join(f"    batch_op.{line}\n" for line in lines)
-    return f"with op.batch_alter_table({table!r}, schema=None{how}) as batch_op:\n{body}"
-
-
 def _revisions(backend: str, archive: str | None) -> list[tuple[str, str, str, str]]:
     """(revision, message, upgrade, downgrade) of each revision written for ``backend``."""
     pg, lite = backend == "postgresql", backend == "sqlite"
 
-    def on(table: str, sqlite_lines: list[str], lines: list[str], **batch) -> str:
-        return _batch(table, *sqlite_lines, **batch) if lite else "\n".join(lines)
+    def on(table: str, sqlite_lines: list[str], lines: list[str], **options) -> str:
+        return batch(table, *sqlite_lines, **options) if lite else "\n".join(lines)
 
-    accounts = _pk(
+    accounts = pk(
         "accounts",
         "sa.Column('email', sa.String(length=100), nullable=True)",
         "sa.Column('nickname', sa.String(length=50), nullable=True)",
@@ -65,28 +62,28 @@ def _revisions(backend: str, archive: str | None) -> list[tuple[str, str, str, s
             ["create_index('ix_accounts_score', ['score'], unique=False)"],
             ["op.create_index('ix_accounts_score', 'accounts', ['score'], unique=False)"],
         ),
-        _pk(
+        pk(
             "orders",
             "sa.Column('account_id', sa.Integer(), nullable=True)",
             "sa.Column('total', sa.Integer(), nullable=True)",
         ),
-        _pk("events", "sa.Column('payload', sa.String(length=100), nullable=True)"),
-        _pk("drafts"),
-        _pk("empty_things"),
-        _pk("legacy_notes", "sa.Column('body', sa.String(length=100), nullable=True)"),
+        pk("events", "sa.Column('payload', sa.String(length=100), nullable=True)"),
+        pk("drafts"),
+        pk("empty_things"),
+        pk("legacy_notes", "sa.Column('body', sa.String(length=100), nullable=True)"),
         "op.create_table('links', sa.Column('id', sa.Integer(), nullable=False))",
     ]
     tables = ("links", "legacy_notes", "empty_things", "drafts", "events", "orders", "accounts")
     data_down = [f"op.drop_table({t!r})" for t in tables]
     if archive:
-        data_up += [f"op.execute('CREATE SCHEMA {archive}')", _archive_table(archive)]
-        data_down += [f"op.drop_table('old_events', schema={archive!r})", _drop_schema(pg, archive)]
+        data_up += [f"op.execute('CREATE SCHEMA {archive}')", archive_table(archive)]
+        data_down += [f"op.drop_table('old_events', schema={archive!r})", drop_schema(pg, archive)]
 
     concurrently = (
         "with op.get_context().autocommit_block():\n    op.{}_index('ix_accounts_email', "
     )
     clean_up = [
-        _pk("tags", "sa.Column('name', sa.String(length=30), nullable=True)"),
+        pk("tags", "sa.Column('name', sa.String(length=30), nullable=True)"),
         on(
             "accounts",
             [
@@ -120,7 +117,7 @@ def _revisions(backend: str, archive: str | None) -> list[tuple[str, str, str, s
 
     revisions = [
         (DATA, "accounts and more", data_up, data_down),
-        (REFUSES, "ledger", [_pk("ledger")], ["raise NotImplementedError('the ledger stays')"]),
+        (REFUSES, "ledger", [pk("ledger")], ["raise NotImplementedError('the ledger stays')"]),
         (CLEAN, "tags bio status", clean_up, clean_down),
         (
             DROPS_COLUMNS,
@@ -138,17 +135,17 @@ def _revisions(backend: str, archive: str | None) -> list[tuple[str, str, str, s
             [
                 on(
                     "accounts",
-                    [f"add_column({c})" for c in _PLAN_NICKNAME],
-                    [f"op.add_column('accounts', {c})" for c in _PLAN_NICKNAME],
+                    [f"add_column({c})" for c in PLAN_NICKNAME],
+                    [f"op.add_column('accounts', {c})" for c in PLAN_NICKNAME],
                 )
             ],
         ),
-        (KEEPS, "audit kept on rollback", [_pk("audit")], ["pass"]),
+        (KEEPS, "audit kept on rollback", [pk("audit")], ["pass"]),
         (
             DROPS_TABLES,
             "drop events and drafts",
             ["op.drop_table('events')", "op.drop_table('drafts')"],
-            [_pk("drafts"), _pk("events", "sa.Column('payload', sa.String(length=100))")],
+            [pk("drafts"), pk("events", "sa.Column('payload', sa.String(length=100))")],
         ),
     ]
     if archive:
@@ -156,8 +153,8 @@ def _revisions(backend: str, archive: str | None) -> list[tuple[str, str, str, s
             (
                 DROPS_SCHEMA,
                 "drop the archive",
-                [_drop_schema(pg, archive)],
-                [f"op.execute('CREATE SCHEMA {archive}')", _archive_table(archive)],
+                [drop_schema(pg, archive)],
+                [f"op.execute('CREATE SCHEMA {archive}')", archive_table(archive)],
             )
         )
     revisions += [
@@ -170,8 +167,8 @@ def _revisions(backend: str, archive: str | None) -> list[tuple[str, str, str, s
             ],
             ["pass"],
         ),
-        (INDEXES, "unique emails and scores", *_indexes(lite)),
-        (ALTERS, "score bigint email required handle", *_alters(lite)),
+        (INDEXES, "unique emails and scores", *indexes(lite)),
+        (ALTERS, "score bigint email required handle", *alters(lite)),
     ]
     if pg:
         rank = "sa.Column('rank', sa.Float(), server_default=sa.text('random()'), nullable=False)"
@@ -210,150 +207,10 @@ def _revisions(backend: str, archive: str | None) -> list[tuple[str, str, str, s
             ["op.rename_table('legacy_notes', 'notes')"],
             ["op.rename_table('notes', 'legacy_notes')"],
         ),
-        (CONSTRAINTS, "keys and checks", *_constraints(lite)),
-        (CLEAN_END, "labels", *_clean_end(pg, lite)),
+        (CONSTRAINTS, "keys and checks", *constraints(lite)),
+        (CLEAN_END, "labels", *clean_end(pg, lite)),
     ]
     return [(r, m, "\n".join(up), "\n".join(down)) for r, m, up, down in revisions]
-
-
-_PLAN_NICKNAME = (
-    "sa.Column('nickname', sa.String(length=50), nullable=True)",
-    "sa.Column('plan', sa.String(length=20), nullable=True)",
-)
-
-
-def _archive_table(archive: str) -> str:
-    return (
-        "op.create_table('old_events', sa.Column('id', sa.Integer(), nullable=False), "
-        f"sa.PrimaryKeyConstraint('id'), schema={archive!r})"
-    )
-
-
-def _drop_schema(pg: bool, archive: str) -> str:
-    return f"op.execute('DROP SCHEMA {archive}{' CASCADE' if pg else ''}')"
-
-
-def _indexes(lite: bool) -> tuple[list[str], list[str]]:
-    if lite:
-        return (
-            [
-                # Index operations only: Alembic runs them without copying the table.
-                _batch(
-                    "accounts",
-                    "create_index('uq_accounts_email', ['email'], unique=True)",
-                    "drop_index('ix_accounts_score')",
-                    "create_index('ix_accounts_score', ['score'], unique=True)",
-                ),
-                _batch("orders", "create_index('ix_orders_total', ['total'], unique=False)"),
-            ],
-            [
-                _batch("orders", "drop_index('ix_orders_total')"),
-                _batch(
-                    "accounts",
-                    "drop_index('ix_accounts_score')",
-                    "create_index('ix_accounts_score', ['score'], unique=False)",
-                    "drop_index('uq_accounts_email')",
-                ),
-            ],
-        )
-    return (
-        [
-            "op.create_unique_constraint('uq_accounts_email', 'accounts', ['email'])",
-            "op.drop_index('ix_accounts_score', table_name='accounts')",
-            "op.create_index('ix_accounts_score', 'accounts', ['score'], unique=True)",
-            "op.create_index('ix_orders_total', 'orders', ['total'], unique=False)",
-        ],
-        [
-            "op.drop_index('ix_orders_total', table_name='orders')",
-            "op.drop_index('ix_accounts_score', table_name='accounts')",
-            "op.create_index('ix_accounts_score', 'accounts', ['score'], unique=False)",
-            "op.drop_constraint('uq_accounts_email', 'accounts', type_='unique')",
-        ],
-    )
-
-
-def _alters(lite: bool) -> tuple[list[str], list[str]]:
-    up = [
-        "alter_column('score', existing_type=sa.Integer(), type_=sa.BigInteger(), "
-        "existing_nullable=True)",
-        "alter_column('email', existing_type=sa.String(length=100), nullable=False)",
-        "alter_column('legacy', new_column_name='handle', existing_type=sa.String(length=20), "
-        "existing_nullable=True)",
-    ]
-    down = [
-        "alter_column('handle', new_column_name='legacy', existing_type=sa.String(length=20), "
-        "existing_nullable=True)",
-        "alter_column('email', existing_type=sa.String(length=100), nullable=True)",
-        "alter_column('score', existing_type=sa.BigInteger(), type_=sa.Integer(), "
-        "existing_nullable=True)",
-    ]
-    if lite:
-        return [_batch("accounts", *up)], [_batch("accounts", *down)]
-    return (
-        [f"op.alter_column('accounts', {line[len('alter_column(') :]}" for line in up],
-        [f"op.alter_column('accounts', {line[len('alter_column(') :]}" for line in down],
-    )
-
-
-def _constraints(lite: bool) -> tuple[list[str], list[str]]:
-    if lite:
-        return (
-            [
-                _batch("links", "create_primary_key('pk_links', ['id'])"),
-                _batch(
-                    "orders",
-                    "create_check_constraint('ck_orders_total', 'total >= 0')",
-                    "create_foreign_key('fk_orders_account', 'accounts', ['account_id'], ['id'])",
-                ),
-            ],
-            [
-                _batch(
-                    "orders",
-                    "drop_constraint('fk_orders_account', type_='foreignkey')",
-                    "drop_constraint('ck_orders_total', type_='check')",
-                ),
-                _batch("links", "drop_constraint('pk_links', type_='primary')"),
-            ],
-        )
-    return (
-        [
-            "op.create_primary_key('pk_links', 'links', ['id'])",
-            "op.create_check_constraint('ck_orders_total', 'orders', 'total >= 0')",
-            "op.create_foreign_key('fk_orders_account', 'orders', 'accounts', ['account_id'], "
-            "['id'])",
-        ],
-        [
-            "op.drop_constraint('fk_orders_account', 'orders', type_='foreignkey')",
-            "op.drop_constraint('ck_orders_total', 'orders', type_='check')",
-            "op.drop_constraint('pk_links', 'links', type_='primary')",
-        ],
-    )
-
-
-def _clean_end(pg: bool, lite: bool) -> tuple[list[str], list[str]]:
-    column = "sa.Column('label_id', sa.Integer(), nullable=True)"
-    up = [
-        _pk("labels"),
-        _batch("orders", f"add_column({column})") if lite else f"op.add_column('orders', {column})",
-    ]
-    down = [
-        _batch("orders", "drop_column('label_id')")
-        if lite
-        else "op.drop_column('orders', 'label_id')",
-        "op.drop_table('labels')",
-    ]
-    if pg:  # the forms that do not scan or lock the table: NOT VALID, validated later
-        up += [
-            "op.create_foreign_key('fk_orders_label', 'orders', 'labels', ['label_id'], ['id'], "
-            "postgresql_not_valid=True)",
-            "op.create_check_constraint('ck_orders_label', 'orders', 'label_id > 0', "
-            "postgresql_not_valid=True)",
-        ]
-        down[:0] = [
-            "op.drop_constraint('ck_orders_label', 'orders', type_='check')",
-            "op.drop_constraint('fk_orders_label', 'orders', type_='foreignkey')",
-        ]
-    return up, down
 
 
 def write_project(path: Path, backend: str, archive: str | None) -> list[str]:
