@@ -139,11 +139,9 @@ def digest(kind: str, heads: dict, steps: list[StepSQL], graph: RevisionGraph) -
 
 
 def sql_digest(sql: str) -> str:
-    """SHA-256 of a step's SQL taken in an order of its own: each statement's lines sorted
-    (trailing commas dropped), then the statements. Alembic's SQLite batch copy writes a
-    table's constraints and puts its indexes back in an order that changes from one run to
-    the next, and the same step must keep the same plan_id; what the step does is still in
-    it, and the revision file's checksum covers its code."""
+    """SHA-256 of a step's SQL with each statement's lines, then the statements, sorted: a
+    SQLite batch copy orders a table's constraints and indexes differently from run to run,
+    and the same step must keep its plan_id (the revision file's checksum covers its code)."""
     statements = []
     for part in re.split(r";\s*\n", sql):
         lines = sorted(line.strip().rstrip(",").rstrip() for line in part.splitlines())
