@@ -133,11 +133,22 @@ def digest(kind: str, heads: dict, steps: list[StepSQL], graph: RevisionGraph) -
         "action": kind,
         "from": {bind: sorted(revs) for bind, revs in sorted(heads.items())},
         "steps": [
-            [s.bind, s.revision, s.is_upgrade, _sha(s.sql.encode()), file_digest(graph, s.revision)]
+            [s.bind, s.revision, s.is_upgrade, sql_digest(s.sql), file_digest(graph, s.revision)]
             for s in steps
         ],
     }
     return _sha(json.dumps(content, sort_keys=True).encode())[:32]
+
+
+def sql_digest(sql: str) -> str:
+    """SHA-256 of a step's SQL with each statement's lines, then the statements, sorted: a
+    SQLite batch copy orders a table's constraints and indexes differently from run to run,
+    and the same step must keep its plan_id (the revision file's checksum covers its code)."""
+    statements = []
+    for part in re.split(r";\s*\n", sql):
+        lines = sorted(line.strip().rstrip(",").rstrip() for line in part.splitlines())
+        statements.append("\n".join(line for line in lines if line))
+    return _sha(";\n".join(sorted(s for s in statements if s)).encode())
 
 
 def file_digest(graph: RevisionGraph, revision: str) -> str:
@@ -157,9 +168,14 @@ def _opposites(svc, graph, config, rendered) -> dict[tuple[str, str], StepSQL]:
     """Each step's opposite (the downgrade of an upgrade step, and back), rendered offline
     from where the chain ends; empty where that cannot be told (several databases, or a
     rendering that fails)."""
-    if svc.binds.multi or not rendered.steps:
+    steps = rendered.steps
+    if rendered.on_copy and steps and steps[-1].error is not None:
+        # The copy stopped before the step that raised (a downgrade that refuses): the chain
+        # ends where that step starts, so undoing it is not part of going back from there.
+        steps = steps[:-1]
+    if svc.binds.multi or not steps:
         return {}
-    undo = reversed_steps(rendered.steps, graph)
+    undo = reversed_steps(steps, graph)
     try:
         back = render_steps(
             svc, graph, config, lambda _h: undo, rendered.heads or {DEFAULT: ()}, offline_only=True
