@@ -24,10 +24,10 @@ def test_the_readme_lists_exactly_the_codes_of_the_table():
     assert listed == list(CODES)
 
 
-def test_the_section_follows_dry_runs():
+def test_the_table_follows_what_a_plan_is():
     headings = re.findall(r"^#+ .*$", (PROJECT_ROOT / "README.md").read_text(), re.M)
     at = headings.index("### What a plan finds")
-    assert headings[at - 1] == "### Dry runs"
+    assert headings[at - 1] == "### Plans: what a change destroys, before it runs"
 
 
 def test_every_code_says_how_bad_and_only_ds_codes_destroy_data():
