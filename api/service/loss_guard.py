@@ -47,7 +47,7 @@ def check(
         raise exceptions.PreconditionFailed(
             f"The plan {write.plan_id} no longer describes this change: the database or the "
             "revision files have moved since it was made. Ask POST /plan again and review it.",
-            plan_id=plan.plan_id,
+            # Not the new plan's id: a script that resent it would run what nobody reviewed.
             current=list(heads[next(iter(heads))]),
         )
     blocking = plan.blocking
@@ -99,9 +99,8 @@ def _detail(plan: Plan) -> str:
     for f in plan.blocking:
         where = f"{f.table}.{f.column}" if f.column else (f.table or f.schema)
         rows = (f.facts or {}).get("rows_estimate")
-        lost.append(
-            f"{where} ({f.code}, revision {f.revision}" + (f", ~{rows} rows)" if rows else ")")
-        )
+        about = f", about {rows} rows" if rows else ""
+        lost.append(f"{where} ({f.code}, revision {f.revision}{about})")
     return (
         f"This {plan.action} to {plan.target} destroys data that exists now: "
         f"{'; '.join(lost)}. Nothing ran. Review POST /plan and send its plan_id to run it."
