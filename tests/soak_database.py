@@ -94,7 +94,9 @@ class Database:
             with self.log_engine.connect() as conn:
                 rows = conn.exec_driver_sql(f"SELECT * FROM {self.log_table}")
                 return [dict(row._mapping) for row in rows]
-        except sa.exc.OperationalError:  # no operation yet: no log
+        # No operation yet, no log: SQLite and MariaDB say OperationalError, PostgreSQL
+        # ProgrammingError (UndefinedTable), seen when the first event came before any write.
+        except (sa.exc.OperationalError, sa.exc.ProgrammingError):
             return []
 
     def audit(self) -> list[tuple]:
