@@ -171,12 +171,12 @@ def _placed(finding: Finding, step: StepSQL) -> PlanFinding:
         severity=finding.severity,
         revision=step.revision,
         detail=finding.detail,
-        statement=getattr(finding, "statement", None) or None,
-        table=getattr(finding, "table", None),
-        column=getattr(finding, "column", None),
-        schema=getattr(finding, "schema", None),
+        statement=finding.statement or None,
+        table=finding.table,
+        column=finding.column,
+        schema=finding.schema,
         bind=step.bind,
-        loss=getattr(finding, "loss", None),
+        loss=finding.loss,
     )
 
 
