@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING
 
 from alembic import context as alembic_context
 from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import Connection
 from sqlalchemy import schema as sa_schema
 from sqlalchemy.exc import CompileError
 from sqlalchemy.types import TypeEngine
@@ -52,9 +54,7 @@ def model_drift(svc: MigrationService) -> dict:
         if metadata is None:
             reasons.append("env.py gives context.configure() no target_metadata")
             return []
-        dialect = migration.dialect
-        for diff in _flatten(compare_metadata(migration, metadata)):
-            described = _describe(diff, dialect)
+        for described in differences(migration, metadata):
             # The operation log's own tables: never drift, whatever include_schemas says.
             if log_schema is not None and described.pop("schema", None) == log_schema:
                 continue
@@ -79,6 +79,18 @@ def model_drift(svc: MigrationService) -> dict:
         return _unchecked("; ".join(reasons).capitalize() + ".")
     ok = not any(not d["false_positive"] for d in found)
     return {"checked": True, "ok": ok, "differences": found}
+
+
+def differences(migration: MigrationContext, metadata) -> list[dict]:
+    """Alembic's comparison of ``metadata`` with ``migration``'s database, as JSON."""
+    diffs = _flatten(compare_metadata(migration, metadata))
+    return [_describe(diff, migration.dialect) for diff in diffs]
+
+
+def compare(connection: Connection, metadata, **options) -> list[dict]:
+    """:func:`differences` on ``connection`` with ``options`` as env.py would give them to
+    ``context.configure()`` (compare_type, compare_server_default, include_object, ...)."""
+    return differences(MigrationContext.configure(connection, opts=options), metadata)
 
 
 def _unchecked(reason: str) -> dict:
