@@ -6,6 +6,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from sqlalchemy.engine.reflection import Inspector
 
+from api.service import sqlite_schema
+
 # Bumped when the picture's shape changes: pictures of two shapes are not compared.
 FORMAT = 1
 
@@ -16,8 +18,11 @@ def take(connection: sa.Connection, exclude: set[str] = frozenset()) -> dict:
 
     The Inspector's ``get_multi_*`` calls read each catalogue once for every table on
     PostgreSQL (a query per table would make the picture taken after a 1,000-table upgrade
-    cost more than the upgrade); MariaDB and SQLite read each table once and keep it.
+    cost a good part of it); MariaDB reads each table once and keeps it; SQLite has its own
+    reader (api/service/sqlite_schema.py).
     """
+    if connection.dialect.name == "sqlite":
+        return {"format": FORMAT, "tables": sqlite_schema.tables(connection, exclude)}
     inspector = sa.inspect(connection)
     columns = inspector.get_multi_columns()
     keys = inspector.get_multi_pk_constraint()
