@@ -6,7 +6,6 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-from api import exceptions
 from api.service import schema_diff, schema_snapshot
 from api.service.binds import DEFAULT
 from api.service.database import describe_error, reachable
@@ -38,11 +37,11 @@ def schema_drift(svc: MigrationService) -> dict:
     missing = []
     for bind, engine in svc.binds.engines.items():
         recorded = snapshots.latest(svc.oplog, bind)
-        if recorded is None or recorded.tables.get("format") != schema_snapshot.FORMAT:
+        if recorded is None or recorded.picture.get("format") != schema_snapshot.FORMAT:
             missing.append(bind)
             continue
         live = _picture(svc, engine)
-        for difference in schema_diff.differences(recorded.tables, live):
+        for difference in schema_diff.differences(recorded.picture, live):
             if svc.binds.multi:
                 difference["bind"] = bind
             found.append(difference)
@@ -64,11 +63,9 @@ def record_schema(svc: MigrationService, operation_id: str) -> None:
     for bind, engine in svc.binds.engines.items():
         try:
             snapshots.save(svc.oplog, bind, operation_id, _picture(svc, engine))
-        except (exceptions.DatabaseUnavailable, OSError) as exc:
-            log.warning("the schema after operation %s was not recorded: %s", operation_id, exc)
-        except Exception as exc:  # a catalogue this version cannot read must not fail a write
+        except Exception as exc:  # the database went away, or a catalogue it cannot read
             log.warning(
-                "the schema after operation %s was not recorded: %s",
+                "the schema operation %s left was not recorded: %s",
                 operation_id,
                 describe_error(exc),
                 extra={"operation_id": operation_id, **({"bind": bind} if bind != DEFAULT else {})},

@@ -28,7 +28,7 @@ class Snapshot:
     bind: str
     operation_id: str | None
     taken_at: datetime
-    tables: dict  # api/service/schema_snapshot.py's picture
+    picture: dict  # api/service/schema_snapshot.py's
 
 
 def save(log: LogStore, bind: str, operation_id: str | None, picture: dict) -> None:
