@@ -15,7 +15,7 @@ from alembic.config import Config
 from flask import current_app
 from sqlalchemy import Engine
 
-from api.service import commands
+from api.service import commands, drift
 from api.service.alembic_env import ROOTS, build_config
 from api.service.bind_runs import for_bind
 from api.service.binds import DEFAULT, Binds, migrates_each_bind
@@ -200,6 +200,11 @@ class MigrationService(LogReads):
             for info in graph.ordered
             if info.is_branch_point
         ]
+
+    def drift(self) -> dict:
+        """The live schema against the models and against the schema the last operation left
+        (api/service/drift.py). :raises DatabaseUnavailable:"""
+        return drift.drift(self)
 
     def plan(self, action: str, target: str | None = None, undo: bool = True) -> Plan:
         """What an upgrade or downgrade to ``target`` would run, step by step, with what each

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from alembic.config import Config
 
 from api import exceptions
-from api.service import bind_runs, dry_run, idempotency, loss_guard
+from api.service import bind_runs, drift, dry_run, idempotency, loss_guard
 from api.service import oplog as log
 from api.service.alembic_env import ROOTS
 from api.service.alembic_errors import revision_errors
@@ -32,8 +32,7 @@ from api.service.runner import StepsFailed, StepTimer, elapsed_ms, run_env
 if TYPE_CHECKING:
     from api.service import MigrationService
 
-# A step relative to the current revision: "-1", "+2" (not "head-1" or "label@-1"). From
-# several heads, which branch it walks is a guess (Alembic only warns): a rollback must not guess.
+# "-1", "+2" (not "head-1", "label@-1"): from several heads, a guess (Alembic only warns).
 _RELATIVE = re.compile(r"^[+-]\d+$")
 
 # What the log says each step did (a dry run's steps are "rendered", api/service/dry_run.py).
@@ -255,6 +254,7 @@ def _execute(
         raise problem from failed.error
     finally:
         progress.close()
+        drift.record_schema(svc, op_id)  # succeeded or failed: the schema it left
     result.retries = locks.retries
     after = svc.bind_heads()
     result.to = after[DEFAULT]
