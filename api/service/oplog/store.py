@@ -75,8 +75,13 @@ class LogStore:
                 elif self._schema:
                     conn.exec_driver_sql(f"CREATE DATABASE IF NOT EXISTS `{self._schema}`")
             with self._connect() as conn:
-                Operation.metadata.create_all(conn, checkfirst=True)
-                conn.commit()
+                try:
+                    Operation.metadata.create_all(conn, checkfirst=True)
+                    conn.commit()
+                except sa.exc.DBAPIError:  # another process created a table between check and
+                    conn.rollback()  # create: what remains to make is seen as made
+                    Operation.metadata.create_all(conn, checkfirst=True)
+                    conn.commit()
                 _add_missing_columns(conn, self._schema)
             self._ready = True
 
