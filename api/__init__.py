@@ -33,7 +33,16 @@ def create_app(config: dict | None = None) -> Flask:
     """Create the service; ``config`` overrides what the environment says."""
     from api import auth, cli, limits, logs, models, openapi, problems, user_app
     from api.config import embedded_default, engine_options, load_config
-    from api.resources import commands, health, metrics, operations, plan, revisions, status
+    from api.resources import (
+        commands,
+        health,
+        metrics,
+        operations,
+        plan,
+        revisions,
+        status,
+        verify,
+    )
     from api.service import MigrationService
     from api.service.binds import DEFAULT, bind_engines
     from api.service.database import VersionTable
@@ -91,7 +100,7 @@ def create_app(config: dict | None = None) -> Flask:
         )
     cli.init_app(app, user)
 
-    for module in (revisions, status, commands, plan, operations, health, metrics):
+    for module in (revisions, status, commands, plan, operations, health, metrics, verify):
         if module.ns not in api.namespaces:
             api.add_namespace(module.ns)
     logs.init_app(app)
