@@ -31,6 +31,7 @@ def file_of(migrations, rev: str):
 
 
 def test_an_upgrade_of_n_revisions_records_n_rows_and_reads_ok(app, client):
+    assert client.get("/verify").get_json()["revisions"] == []  # nothing applied yet
     up = client.post("/upgrade", json={"target": MERGE}).get_json()
     assert len(up["applied"]) == 5
     rows = records(app)
