@@ -49,21 +49,31 @@ class AppliedRecorder:
                 dialect = self._svc.binds.engines[bind].dialect.name
                 self._sql[bind, step.revision] = (sql_digest(step.sql), dialect)
 
-    def changes(self, op_id: str, before: Heads, after: Heads | None) -> RevisionChanges | None:
+    def changes(
+        self,
+        op_id: str,
+        before: Heads,
+        after: Heads,
+        done: dict[str, list[str]] | None = None,
+    ) -> RevisionChanges:
         """The rows to write and remove, from each bind's revisions ``before`` and ``after``
-        the run (None where they could not be read back: nothing is recorded then, and the
-        revisions read ``unknown_prior`` rather than be trusted on a guess)."""
-        if after is None:
-            return None
+        the run. Where a bind's ``after`` could not be read back (a failure that took the
+        database with it), from the steps the log records as ``done`` there instead, so the
+        rows say what the operation's record says."""
         changes = RevisionChanges()
         at = now()
         for bind, was in before.items():
-            now_at = after.get(bind)
-            if now_at is None:
-                continue
-            old, new = self._graph.applied(tuple(was)), self._graph.applied(tuple(now_at))
-            changes.reverted += [(bind, rev) for rev in sorted(old - new)]
-            for rev in sorted(new - old):
+            if bind in after:
+                old = self._graph.applied(tuple(was))
+                new = self._graph.applied(tuple(after[bind]))
+                gone, added = sorted(old - new), sorted(new - old)
+            elif self._kind == "stamp" or done is None:
+                continue  # nothing known: those revisions read unknown_prior, not a guess
+            else:
+                steps = done.get(bind, [])
+                gone, added = ([], steps) if self._kind == "upgrade" else (steps, [])
+            changes.reverted += [(bind, rev) for rev in gone]
+            for rev in added:
                 row = self._row(bind, rev, op_id, at)
                 if row is not None:
                     changes.applied.append(row)

@@ -175,10 +175,10 @@ def _under_lock(
     return result
 
 
-def _after(result: RunResult, multi: bool) -> dict[str, tuple[str, ...]] | None:
-    """Each bind's revisions after a run, as read back (None where they could not be)."""
+def _after(result: RunResult, multi: bool) -> dict[str, tuple[str, ...]]:
+    """Each bind's revisions after a run, as read back."""
     if not multi:
-        return {DEFAULT: tuple(result.to)} if result.to is not None else None
+        return {DEFAULT: tuple(result.to)}
     return {n: tuple(b["to"]) for n, b in result.binds.items() if b["to"] is not None}
 
 

@@ -90,8 +90,13 @@ def failure(
         where = "between revisions"
     else:
         where = f"env.py, before any revision ran{line}"
-    # What the databases hold now decides which revisions the record keeps.
-    after = {n: b["current"] for n, b in binds.items()} if binds is not None else {DEFAULT: now}
+    # What the databases hold now decides which revisions the record keeps (where they
+    # cannot say, the steps this record keeps as completed).
+    if binds is not None:
+        after = {n: b["current"] for n, b in binds.items()}
+        done = {n: [s["revision"] for s in b["completed"]] for n, b in binds.items()}
+    else:
+        after, done = {DEFAULT: now}, {DEFAULT: [s.revision for s in completed]}
     known = {n: tuple(revs) for n, revs in after.items() if revs is not None}
     svc.oplog.finish(
         op_id,
@@ -102,7 +107,7 @@ def failure(
         failed_revision=running.revision if running else None,
         partial_possible=partial,
         binds=bind_runs.as_logged(binds) if binds is not None else None,
-        revisions=recorder.changes(op_id, heads, known) if recorder is not None else None,
+        revisions=recorder.changes(op_id, heads, known, done) if recorder is not None else None,
     )
     logger.error(
         "operation %s (%s to %s) failed in %s: %s",
