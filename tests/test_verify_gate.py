@@ -26,6 +26,10 @@ def test_the_gate_refuses_a_changed_file_then_runs_it_when_the_request_accepts_i
     (refused,) = problem["revisions"]
     assert refused["revision"] == MERGE and refused["status"] == "file_changed"
     assert refused["recorded_sha256"] != refused["current_sha256"]
+    # Refused before anything is recorded: a caller that would not wait hears it too.
+    async_call = {"Prefer": "respond-async"}
+    r = client.post("/downgrade", json={"target": MAIN}, headers=async_call)
+    assert_problem(r, 409, "integrity-check-failed")
     assert version_rows(database_url) == {TIP}
     # Nothing was recorded as having run.
     assert [op["kind"] for op in client.get("/operations").get_json()["items"]] == ["upgrade"]
