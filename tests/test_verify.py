@@ -148,3 +148,14 @@ def test_a_database_upgraded_before_the_feature_reads_unknown_prior(
     with app.app_context():
         db.engine.dispose()
     app.extensions["migrateway"].oplog.engine.dispose()
+
+
+def test_the_sql_the_guard_rendered_is_recorded_with_the_revision(app, client, migrations):
+    assert client.post("/upgrade", json={"target": TIP}).status_code == 200
+    # Only creating: the guard renders nothing, and no SQL digest is recorded.
+    assert records(app)[TIP]["sql_digest"] is None
+    migrations.add(FAILING, TIP, upgrade="op.execute('CREATE TABLE t_raw (id INTEGER)')")
+    assert client.post("/upgrade", json={}).status_code == 200
+    row = records(app)[FAILING]
+    assert len(row["sql_digest"]) == 64
+    assert row["dialect"] == app.extensions["migrateway"].engine.dialect.name
