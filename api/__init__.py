@@ -33,7 +33,16 @@ def create_app(config: dict | None = None) -> Flask:
     """Create the service; ``config`` overrides what the environment says."""
     from api import auth, cli, limits, logs, models, openapi, problems, user_app
     from api.config import embedded_default, engine_options, load_config
-    from api.resources import commands, health, metrics, operations, plan, revisions, status
+    from api.resources import (
+        commands,
+        health,
+        metrics,
+        operations,
+        plan,
+        revisions,
+        status,
+        verify,
+    )
     from api.service import MigrationService
     from api.service.binds import DEFAULT, bind_engines
     from api.service.database import VersionTable
@@ -88,10 +97,13 @@ def create_app(config: dict | None = None) -> Flask:
             app_root=user.project_root if user else None,
             engines=engines,
             ddl_locks=DdlLockPolicy(app.config["DDL_LOCK_TIMEOUT"], app.config["DDL_LOCK_RETRIES"]),
+            # Without MIGRATEWAY_APP, env.py sees the service's own models: they are the
+            # directory's only when it is the embedded one (model drift compares them).
+            models_known=user is not None or _is_embedded(app.config["MIGRATIONS_DIR"]),
         )
     cli.init_app(app, user)
 
-    for module in (revisions, status, commands, plan, operations, health, metrics):
+    for module in (revisions, status, commands, plan, operations, health, metrics, verify):
         if module.ns not in api.namespaces:
             api.add_namespace(module.ns)
     logs.init_app(app)
@@ -102,6 +114,12 @@ def create_app(config: dict | None = None) -> Flask:
     openapi.init_app(app)
     del models  # imported so db.metadata knows the models (flask db migrate)
     return app
+
+
+def _is_embedded(directory: str) -> bool:
+    from api.config import EMBEDDED_MIGRATIONS
+
+    return os.path.realpath(directory) == os.path.realpath(EMBEDDED_MIGRATIONS)
 
 
 def _version_table(config: dict, from_app: tuple[str | None, str | None]) -> tuple:

@@ -21,6 +21,8 @@ WRITE_SCOPES = {
     ("POST", "/upgrade"): "upgrade",
     ("POST", "/downgrade"): "downgrade",
     ("POST", "/stamp"): "stamp",
+    # Like a stamp, it tells the service what to take as applied.
+    ("POST", "/verify/accept"): "stamp",
     # A plan changes nothing: it is a read, sent as a POST for its body.
     ("POST", "/plan"): "read",
 }

@@ -94,6 +94,14 @@ class UnacknowledgedDataLoss(Problem):
     title = "The change destroys data; review its plan and send its plan_id"
 
 
+class IntegrityCheckFailed(Problem):
+    """The chain runs a revision whose file changed or went since it was applied."""
+
+    status = 409
+    slug = "integrity-check-failed"
+    title = "A revision to run is not the file that was applied"
+
+
 class DatabaseUnavailable(Problem):
     status = 503
     slug = "database-unavailable"

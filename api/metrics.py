@@ -8,6 +8,8 @@ operation log and the database give every worker the same figures.
 from __future__ import annotations
 
 import logging
+import time
+import weakref
 from collections.abc import Iterator
 
 from prometheus_client import CollectorRegistry, generate_latest
@@ -59,6 +61,8 @@ class MigratewayCollector:
             yield from _operation_metrics(stats)
         if state is not None:
             yield from _revision_metrics(state)
+        if database_up:  # a revision whose file is gone leaves no state, and is counted here
+            yield from integrity_metrics(self._svc)
 
 
 def _gauge(name: str, documentation: str, value: float) -> GaugeMetricFamily:
@@ -112,6 +116,56 @@ def _revision_metrics(state) -> Iterator[Metric]:
     for revision in state.current or ("base",):
         info.add_metric([revision], {})
     yield info
+
+
+VERIFY_STATUSES = ("ok", "file_changed", "missing_file", "unknown_prior")
+# Model drift runs env.py and reflects every table: a scrape reuses a report this young
+# (Prometheus scrapes every 15 to 60 s; GET /verify always computes it afresh).
+DRIFT_MAX_AGE = 60.0
+_drift_reports: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _recent_drift(svc: MigrationService) -> dict:
+    taken = _drift_reports.get(svc)
+    if taken is None or time.monotonic() - taken[0] > DRIFT_MAX_AGE:
+        taken = (time.monotonic(), svc.drift())
+        _drift_reports[svc] = taken
+    return taken[1]
+
+
+def integrity_metrics(svc: MigrationService) -> Iterator[Metric]:
+    """The applied revisions by GET /verify's status, and the drift differences by part
+    (models, schema; only the parts checked), as GET /verify finds them now."""
+    try:
+        counts = svc.verify_counts()
+        drift = _recent_drift(svc)
+    except (SQLAlchemyError, exceptions.Problem) as exc:
+        log.warning("metrics: the integrity checks failed: %s", describe_error(exc))
+        return
+    by_status = GaugeMetricFamily(
+        "migrateway_applied_revisions",
+        "Applied revisions by verify status (ok, file_changed, missing_file, unknown_prior)",
+        labels=["status"],
+    )
+    for status in VERIFY_STATUSES:
+        by_status.add_metric([status], counts.get(status, 0))
+    yield by_status
+    yield drift_gauge(drift)
+
+
+def drift_gauge(drift: dict) -> GaugeMetricFamily:
+    """migrateway_drift_differences from a drift report ({part: {checked, ok, differences}}):
+    the differences that count against ok (false positives left out), per part checked."""
+    gauge = GaugeMetricFamily(
+        "migrateway_drift_differences",
+        "Differences between the database and the models or its last snapshot, by part",
+        labels=["part"],
+    )
+    for part, found in sorted(drift.items()):
+        if found.get("checked"):
+            real = [d for d in found.get("differences", []) if not d.get("false_positive")]
+            gauge.add_metric([part], len(real))
+    return gauge
 
 
 def render(svc: MigrationService) -> bytes:

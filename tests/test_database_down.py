@@ -175,6 +175,9 @@ def test_an_operation_the_database_left_mid_way_is_settled_when_it_returns(
         assert logged(database_url)[op_id] == ("failed", SLOW)
         op = server.get(f"/operations/{op_id}").json()
         assert op["status"] == "failed" and [s["revision"] for s in op["steps"]] == [FAST]
+        # The revision it applied was recorded with its end, kept until the database returned.
+        (fast,) = [r for r in server.get("/verify").json()["revisions"] if r["revision"] == FAST]
+        assert fast["status"] == "ok" and fast["operation_id"] == op_id
         retry = server.post("/upgrade", json={}, headers=key)
         assert retry.headers.get("Idempotent-Replayed") == "true", retry.text
         assert (retry.status_code, retry.text) == (answer.status_code, answer.text)

@@ -173,3 +173,12 @@ def test_the_operation_log_is_never_drift(projects, tmp_path, monkeypatch, start
     svc = start()
     svc.upgrade()
     assert svc.drift()["models"] == {"checked": True, "ok": True, "differences": []}
+
+
+def test_a_directory_without_its_application_has_no_models_to_compare(client, sqlite_only):
+    """Without MIGRATEWAY_APP, env.py would compare the service's own models with a directory
+    they do not belong to: every table a difference. Model drift says why it is not checked."""
+    assert client.post("/upgrade").status_code == 200
+    models = client.get("/verify").get_json()["drift"]["models"]
+    assert models["checked"] is False and "MIGRATEWAY_APP" in models["reason"]
+    assert client.get("/verify").get_json()["ok"] is True

@@ -115,6 +115,7 @@ def test_downgrade_and_stamp_every_bind(multidb, database_url, users_url):
     assert _owned(users_url) == {"account"}
     assert databases.version_rows(database_url) == {first}
     assert databases.version_rows(users_url) == {first}
+    assert _verified(client) == {("default", first, "ok"), ("users", first, "ok")}
 
     r = client.post("/stamp", json={"target": second})
     assert r.status_code == 200, r.get_json()
@@ -125,6 +126,16 @@ def test_downgrade_and_stamp_every_bind(multidb, database_url, users_url):
     assert databases.version_rows(database_url) == {second}
     assert databases.version_rows(users_url) == {second}
     assert _owned(users_url) == {"account"}  # a stamp runs nothing
+    # Each bind keeps its own record of what it applied (or was stamped at).
+    assert _verified(client) == {
+        (b, r, "ok") for b in ("default", "users") for r in (first, second)
+    }
+
+
+def _verified(client) -> set[tuple[str, str, str]]:
+    return {
+        (c["bind"], c["revision"], c["status"]) for c in client.get("/verify").json["revisions"]
+    }
 
 
 def test_current_shows_the_bind_that_lags_and_upgrade_moves_it_alone(

@@ -52,6 +52,7 @@ WRITE_PROBLEMS = (
     exceptions.DryRunFailed,
     exceptions.IdempotencyKeyReused,
     exceptions.UnacknowledgedDataLoss,
+    exceptions.IntegrityCheckFailed,
     *UNAVAILABLE,
 )
 WRITE_HEADERS = query_params(WriteHeaders, location="header")

@@ -13,6 +13,7 @@ from api.schemas.fields import (
     strict_boolean,
 )
 from api.schemas.plan import plan_id_field
+from api.schemas.verify import accept_changed_field
 
 MAX_LOCK_TIMEOUT = 60.0
 
@@ -73,6 +74,7 @@ class UpgradeRequest(_DdlRequest):
         example = {"target": "head", "sql": False, "lock_timeout": 5}
 
     plan_id = plan_id_field()
+    accept_changed = accept_changed_field()
     target = revision_target(load_default="head")
     sql = strict_boolean(
         load_default=False,
@@ -87,6 +89,7 @@ class DowngradeRequest(_DdlRequest):
         example = {"target": "-1", "sql": False, "lock_timeout": 5}
 
     plan_id = plan_id_field()
+    accept_changed = accept_changed_field()
     target = revision_target(required=True, example="-1")
     sql = strict_boolean(
         load_default=False,

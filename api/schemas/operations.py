@@ -19,7 +19,7 @@ class ProgressSchema(Schema):
 class OperationSchema(Schema):
     # A line per field of api/service/oplog/record.py's Operation that the API shows.
     id = fields.String()
-    kind = fields.String(metadata={"enum": ["upgrade", "downgrade", "stamp"]})
+    kind = fields.String(metadata={"enum": ["upgrade", "downgrade", "stamp", "accept"]})
     actor = fields.String()
     target = fields.String()
     sql = fields.Boolean(
@@ -64,11 +64,21 @@ class OperationSchema(Schema):
         },
     )
     retries = retries()
+    accepted_changed = fields.List(
+        fields.Dict(),
+        allow_none=True,
+        metadata={
+            "description": "Revisions whose files had changed since they were applied, run "
+            "because the request named them in accept_changed (each with its status and "
+            "recorded and current sha256). Absent otherwise."
+        },
+    )
 
     @post_dump
     def _drop_absent_binds(self, data: dict, **kwargs) -> dict:
-        if data.get("acknowledged") is None:
-            data.pop("acknowledged", None)
+        for absent in ("acknowledged", "accepted_changed"):
+            if data.get(absent) is None:
+                data.pop(absent, None)
         data["retries"] = data.get("retries") or []  # null in records of earlier versions
         return drop_absent_binds(data)
 

@@ -8,7 +8,7 @@ they never look at a request.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
 
 from alembic.config import Config
@@ -27,6 +27,7 @@ from api.service.graph import RevisionGraph
 from api.service.graph_cache import GraphCache
 from api.service.idempotency import Outcome
 from api.service.import_check import ImportCheck, ImportProblem
+from api.service.integrity import Integrity
 from api.service.log_reads import LogReads
 from api.service.oplog import OperationLog
 from api.service.plans import Plan
@@ -36,7 +37,7 @@ from api.service.results import Branch, CurrentState, RevisionInfo, RevisionPage
 __all__ = ["MigrationService"]
 
 
-class MigrationService(LogReads):
+class MigrationService(LogReads, Integrity):
     """Reads and changes the target database's schema version through Alembic."""
 
     def __init__(
@@ -51,6 +52,7 @@ class MigrationService(LogReads):
         alembic_config: str | None = None,
         engines: Mapping[str, Engine] | None = None,
         ddl_locks: DdlLockPolicy | None = None,
+        models_known: bool = True,
     ):
         """``engines``: bind name -> engine of the application whose Migrate runs env.py
         (``"default"`` is ``engine``); used when the directory migrates each bind.
@@ -69,6 +71,8 @@ class MigrationService(LogReads):
         # Where the project's alembic.ini / pyproject.toml may be (api.service.project_files).
         self.app_root = app_root
         self.alembic_config = alembic_config
+        # Whether the models env.py compares with are this directory's (model drift).
+        self.models_known = models_known
         self.ddl_locks = ddl_locks or DdlLockPolicy()
         self._imports = ImportCheck()
         self._graphs = GraphCache()
@@ -224,17 +228,19 @@ class MigrationService(LogReads):
         sql: bool = False,
         plan_id: str | None = None,
         ctx: CallContext | None = None,
+        accept_changed: Sequence[str] = (),
     ) -> Outcome:
         """Upgrade to ``target`` (a revision, ``head``, ``heads``, ``+N``, ``label@head``).
 
         With ``sql`` the SQL from the database's actual revision to the target is returned
         and nothing runs. A change that destroys data existing now runs only with the
-        ``plan_id`` of its plan (:meth:`plan`).
+        ``plan_id`` of its plan (:meth:`plan`); one that runs a revision whose file changed
+        since it was applied, only when ``accept_changed`` names it.
 
         :raises Locked, PreconditionFailed, RecoveryRequired, UnknownRevision, MultipleHeads,
-            RevisionConflict, MigrationFailed, DatabaseUnavailable:
+            RevisionConflict, IntegrityCheckFailed, MigrationFailed, DatabaseUnavailable:
         """
-        write = Write("upgrade", target, sql=sql, plan_id=plan_id)
+        write = Write("upgrade", target, sql, plan_id=plan_id, accept_changed=tuple(accept_changed))
         return commands.run(self, write, ctx or CallContext())
 
     def downgrade(
@@ -243,13 +249,16 @@ class MigrationService(LogReads):
         sql: bool = False,
         plan_id: str | None = None,
         ctx: CallContext | None = None,
+        accept_changed: Sequence[str] = (),
     ) -> Outcome:
         """Downgrade to ``target`` (a revision, ``-N``, ``base``); see :meth:`upgrade`.
 
         A relative step from several heads is refused: which branch it walks down is a guess
         (Alembic only warns), and a rollback must never guess.
         """
-        write = Write("downgrade", target, sql=sql, plan_id=plan_id)
+        write = Write(
+            "downgrade", target, sql, plan_id=plan_id, accept_changed=tuple(accept_changed)
+        )
         return commands.run(self, write, ctx or CallContext())
 
     def stamp(

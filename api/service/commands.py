@@ -4,30 +4,30 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager, nullcontext
+from contextlib import nullcontext
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from alembic.config import Config
 
 from api import exceptions
-from api.service import bind_runs, drift, dry_run, idempotency, loss_guard
+from api.service import bind_runs, drift, dry_run, idempotency, integrity_gate, loss_guard
 from api.service import oplog as log
 from api.service.alembic_env import ROOTS
 from api.service.alembic_errors import revision_errors
-from api.service.binds import DEFAULT, migration_locks
+from api.service.applied_record import AppliedRecorder
+from api.service.binds import DEFAULT
 from api.service.context import CallContext
-from api.service.database import describe_error
 from api.service.ddl_timeouts import ddl_locks
 from api.service.failure import failure, lock_guard
 from api.service.graph import RevisionGraph
-from api.service.lock import HeldLock, LockTimeout
+from api.service.lock import HeldLock
 from api.service.plans import Plan, make_plan
 from api.service.progress import ProgressWriter
 from api.service.recovery import check_preconditions
 from api.service.results import RunResult
 from api.service.runner import StepsFailed, StepTimer, elapsed_ms, run_env
+from api.service.write_lock import locked
 
 if TYPE_CHECKING:
     from api.service import MigrationService
@@ -50,11 +50,15 @@ class Write:
     resolves: str | None = None
     # The plan the caller reviewed (POST /plan): acknowledges the data loss it names.
     plan_id: str | None = None
+    # Revisions whose files changed since they were applied, to run all the same.
+    accept_changed: tuple[str, ...] = ()
 
     def request(self) -> dict:
         """What was asked, as the request said it (for the Idempotency-Key's fingerprint)."""
         if self.kind != "stamp":
             asked = {"target": self.target, "sql": self.sql}
+            if self.accept_changed:
+                asked["accept_changed"] = sorted(self.accept_changed)
             return asked if self.plan_id is None else {**asked, "plan_id": self.plan_id}
         asked = {"target": self.target, "purge": self.purge}
         return asked if self.resolves is None else {**asked, "resolves": self.resolves}
@@ -87,7 +91,7 @@ def run(svc: MigrationService, write: Write, ctx: CallContext) -> idempotency.Ou
     config = svc.config()
     graph = svc.graph(config)
     try:
-        with _locked(svc, ctx) as (lock_wait_ms, held):
+        with locked(svc, ctx) as (lock_wait_ms, held):
             # Kept under the lock, so a retry that waited for it finds the answer.
             keep = key is not None and ctx.on_recorded is None
             recorded: list[str] = []  # this call's operation, once recorded
@@ -119,13 +123,18 @@ def _under_lock(
     before = heads[DEFAULT]
     check_preconditions(svc, write.kind, write.sql, before, write.resolves, ctx)
     planned = 0
+    recorder = AppliedRecorder(svc, graph, write.kind)
     with loss_guard.planned_since(write, before):
         for name, bind_before in heads.items():
             with bind_runs.for_bind(name) if svc.binds.multi else nullcontext():
-                planned += len(planned_steps(graph, write, bind_before))
-    acknowledged = None
+                steps = planned_steps(graph, write, bind_before)
+            planned += len(steps)
+            if not write.sql:
+                recorder.prepare(steps)
+    acknowledged = accepted = None
     if write.kind != "stamp" and not write.sql and (planned or write.plan_id):
-        acknowledged = loss_guard.check(svc, graph, config, write, heads)
+        accepted = integrity_gate.check(svc, graph, write, heads)
+        acknowledged = loss_guard.check(svc, graph, config, write, heads, recorder.take_sql)
     op = svc.oplog.start(
         kind=write.kind,
         actor=ctx.actor,
@@ -140,6 +149,7 @@ def _under_lock(
         resolves=write.resolves,
         binds=bind_runs.started(heads) if svc.binds.multi else None,
         acknowledged=acknowledged,
+        accepted_changed=accepted,
     )
     recorded.append(op.id)
     if ctx.on_recorded is not None:
@@ -149,8 +159,9 @@ def _under_lock(
     result = RunResult(from_=before, to=before, operation_id=op.id)
     if svc.binds.multi:
         result.binds = bind_runs.finished(heads, None, StepTimer(), write.kind, write.sql)
+    ran = (planned or write.purge) and not write.sql
     if planned or write.sql or write.purge:
-        _execute(svc, graph, config, write, result, held, heads, ctx)
+        _execute(svc, graph, config, write, result, held, heads, ctx, recorder)
     svc.oplog.finish(
         op.id,
         status=log.SUCCEEDED,
@@ -158,8 +169,16 @@ def _under_lock(
         steps=result.rendered if write.sql else result.steps,
         resolves=write.resolves,
         binds=result.binds,
+        revisions=recorder.changes(op.id, heads, _after(result, svc.binds.multi)) if ran else None,
     )
     return result
+
+
+def _after(result: RunResult, multi: bool) -> dict[str, tuple[str, ...]]:
+    """Each bind's revisions after a run, as read back."""
+    if not multi:
+        return {DEFAULT: tuple(result.to)}
+    return {n: tuple(b["to"]) for n, b in result.binds.items() if b["to"] is not None}
 
 
 def plan(svc: MigrationService, write: Write, undo: bool = True) -> Plan:
@@ -218,6 +237,7 @@ def _execute(
     held: HeldLock,
     heads: dict,
     ctx: CallContext,
+    recorder: AppliedRecorder,
 ) -> None:
     """Run the steps through env.py on every bind (``heads``: where each is now), retrying a
     revision that timed out waiting for a lock; fill ``result`` from what the databases say
@@ -249,7 +269,9 @@ def _execute(
             )
     except StepsFailed as failed:
         roots = config.attributes[ROOTS]
-        problem = failure(svc, graph, op_id, write.kind, write.target, heads, failed, roots)
+        problem = failure(
+            svc, graph, op_id, write.kind, write.target, heads, failed, roots, recorder
+        )
         problem.detail = locks.explain(failed, problem.detail, problem.extra)
         raise problem from failed.error
     finally:
@@ -262,39 +284,3 @@ def _execute(
         result.steps = timer.by_bind.get(DEFAULT, [])
     if svc.binds.multi:
         result.binds = bind_runs.finished(heads, after, timer, write.kind, sql=False)
-
-
-@contextmanager
-def _locked(svc: MigrationService, ctx: CallContext) -> Iterator[tuple[float, HeldLock]]:
-    """Hold the migration lock; yield how many ms it took to get, and the lock. Holding it
-    proves any operation still 'running' belongs to a dead process. Dry runs take it too:
-    they render from the database's revision, which must not move meanwhile, and an operation
-    that holds no lock could not be told from a dead one.
-
-    :raises Locked, DatabaseUnavailable:
-    """
-    with ExitStack() as stack:
-        waited = time.perf_counter()
-        try:
-            held = stack.enter_context(migration_locks(svc.binds, ctx.lock_timeout))
-        except LockTimeout:
-            holder = svc.oplog.running()
-            raise exceptions.Locked(
-                f"Another migration holds the lock; waited {ctx.lock_timeout:g} s. "
-                "Retry later, or pass a longer lock_timeout.",
-                holder=None
-                if holder is None
-                else {
-                    "id": holder.id,
-                    "kind": holder.kind,
-                    "actor": holder.actor,
-                    "since": holder.started_at.isoformat(),
-                },
-            ) from None
-        except Exception as exc:
-            raise exceptions.DatabaseUnavailable(
-                f"The migration lock cannot be taken: {describe_error(exc)}"
-            ) from exc
-        wait_ms = elapsed_ms(waited)
-        svc.oplog.mark_interrupted(svc.transactional_ddl)
-        yield wait_ms, held

@@ -19,6 +19,7 @@ from api.service.runner import StepsFailed, StepTimer
 
 if TYPE_CHECKING:
     from api.service import MigrationService
+    from api.service.applied_record import AppliedRecorder
 
 logger = logging.getLogger(__name__)
 
@@ -50,6 +51,7 @@ def failure(
     heads: dict[str, tuple[str, ...]],
     failed: StepsFailed,
     roots: list[str],
+    recorder: AppliedRecorder | None = None,
 ) -> exceptions.Problem:
     """Describe a failed run from what the database says now, never from assumptions; with
     several databases, which bind failed and where each one is now (``heads``: before).
@@ -88,6 +90,14 @@ def failure(
         where = "between revisions"
     else:
         where = f"env.py, before any revision ran{line}"
+    # What the databases hold now decides which revisions the record keeps (where they
+    # cannot say, the steps this record keeps as completed).
+    if binds is not None:
+        after = {n: b["current"] for n, b in binds.items()}
+        done = {n: [s["revision"] for s in b["completed"]] for n, b in binds.items()}
+    else:
+        after, done = {DEFAULT: now}, {DEFAULT: [s.revision for s in completed]}
+    known = {n: tuple(revs) for n, revs in after.items() if revs is not None}
     svc.oplog.finish(
         op_id,
         status=log.FAILED,
@@ -97,6 +107,7 @@ def failure(
         failed_revision=running.revision if running else None,
         partial_possible=partial,
         binds=bind_runs.as_logged(binds) if binds is not None else None,
+        revisions=recorder.changes(op_id, heads, known, done) if recorder is not None else None,
     )
     logger.error(
         "operation %s (%s to %s) failed in %s: %s",

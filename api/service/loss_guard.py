@@ -3,7 +3,7 @@ caller sends that plan's ``plan_id``, which says they have seen what it destroys
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict
 from typing import TYPE_CHECKING
@@ -25,9 +25,11 @@ def check(
     config: Config,
     write,
     heads: dict[str, tuple[str, ...]],
+    on_plan: Callable[[Plan], None] | None = None,
 ) -> dict | None:
     """Refuse ``write`` when its plan destroys existing data unacknowledged; return what the
-    operation log records as acknowledged (None when nothing was).
+    operation log records as acknowledged (None when nothing was). ``on_plan`` is given the
+    plan, where one was made (its SQL is recorded with the revisions applied).
 
     :raises UnacknowledgedDataLoss: a blocking finding, and no ``plan_id``.
     :raises PreconditionFailed: a ``plan_id`` that is not this plan's (the database or the
@@ -43,6 +45,8 @@ def check(
             raise
         # env.py itself fails: so will the write, which records and reports it as it always has.
         return None
+    if on_plan is not None:
+        on_plan(plan)
     if write.plan_id is not None and write.plan_id != plan.plan_id:
         raise exceptions.PreconditionFailed(
             f"The plan {write.plan_id} no longer describes this change: the database or the "

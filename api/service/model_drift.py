@@ -33,6 +33,11 @@ def model_drift(svc: MigrationService) -> dict:
     `flask db migrate`. Only a database at the head revisions is compared: before, the
     pending revisions are the difference.
     """
+    if not svc.models_known:
+        return _unchecked(
+            "The models of this migrations directory are not known here: set MIGRATEWAY_APP to "
+            "the application that defines them."
+        )
     heads = svc.bind_heads()
     behind = [name for name, at in heads.items() if not at]
     if behind:

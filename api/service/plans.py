@@ -8,7 +8,6 @@ when the live database holds that data now.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 from dataclasses import dataclass, field, replace
@@ -18,6 +17,7 @@ from api import exceptions
 from api.service.binds import DEFAULT
 from api.service.database import describe_error, reachable
 from api.service.dry_run import needs_connection
+from api.service.file_digests import content_digest, sha256
 from api.service.live_facts import LiveFacts
 from api.service.risk import Finding, analyze
 from api.service.runner import StepsFailed
@@ -138,7 +138,7 @@ def digest(kind: str, heads: dict, steps: list[StepSQL], graph: RevisionGraph) -
             for s in steps
         ],
     }
-    return _sha(json.dumps(content, sort_keys=True).encode())[:32]
+    return sha256(json.dumps(content, sort_keys=True).encode())[:32]
 
 
 def sql_digest(sql: str) -> str:
@@ -149,20 +149,14 @@ def sql_digest(sql: str) -> str:
     for part in re.split(r";\s*\n", sql):
         lines = sorted(line.strip().rstrip(",").rstrip() for line in part.splitlines())
         statements.append("\n".join(line for line in lines if line))
-    return _sha(";\n".join(sorted(s for s in statements if s)).encode())
+    return sha256(";\n".join(sorted(s for s in statements if s)).encode())
 
 
 def file_digest(graph: RevisionGraph, revision: str) -> str:
     """SHA-256 of a revision file, line endings and a BOM normalised (a checkout on another OS
     is the same file)."""
     with open(graph.script.get_revision(revision).path, "rb") as handle:
-        content = handle.read()
-    content = content.removeprefix(b"\xef\xbb\xbf").replace(b"\r\n", b"\n")
-    return _sha(content)
-
-
-def _sha(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
+        return content_digest(handle.read())
 
 
 def _placed(finding: Finding, step: StepSQL) -> PlanFinding:

@@ -125,6 +125,9 @@ class Operation(_Base):
     acknowledged: Mapped[dict | None] = mapped_column(Json, default=None)
     # Each retry of a revision that timed out waiting for a lock, written as it happens.
     retries: Mapped[list | None] = mapped_column(Json, default=None)
+    # Revisions whose files changed since they were applied, run all the same because the
+    # request named them in accept_changed: each with its recorded and current checksum.
+    accepted_changed: Mapped[list | None] = mapped_column(Json, default=None)
 
     @property
     def needs_recovery(self) -> bool:

@@ -5,12 +5,13 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from api import exceptions
+from api.service.oplog.applied import AppliedLog, RevisionChanges
 from api.service.oplog.reads import LogReads
 from api.service.oplog.record import INTERRUPTED, RUNNING, Operation, now, operations, to_row
 from api.service.results import StepResult
 
 
-class OperationLog(LogReads):
+class OperationLog(LogReads, AppliedLog):
     """Reads and writes the operation log of one target database."""
 
     def start(
@@ -29,6 +30,7 @@ class OperationLog(LogReads):
         resolves=None,
         binds=None,
         acknowledged=None,
+        accepted_changed=None,
     ) -> Operation:
         """Record an operation as running; called before its first statement runs.
 
@@ -51,6 +53,7 @@ class OperationLog(LogReads):
             resolves=resolves,
             binds=binds,
             acknowledged=acknowledged,
+            accepted_changed=accepted_changed,
         )
         with self._connect() as conn:
             try:
@@ -76,10 +79,12 @@ class OperationLog(LogReads):
         partial_possible=False,
         resolves=None,
         binds=None,
+        revisions: RevisionChanges | None = None,
     ) -> None:
         """Record how an operation ended; if the database cannot take it now, as soon as it can
         (the caller's answer stands either way). A stamp that ``resolves`` a recovery marks
-        that operation resolved by it (written first)."""
+        that operation resolved by it (written first). The ``revisions`` it applied and
+        reverted are recorded in the same transaction as its end."""
         if resolves is not None:
             self._unwritten.update(resolves, {"resolved_by": op_id})
         self._unwritten.update(
@@ -99,6 +104,7 @@ class OperationLog(LogReads):
                 "running_revision": None,
                 **({"binds": binds} if binds is not None else {}),
             },
+            also=revisions.write if revisions else None,
         )
 
     def progress(self, op_id: str, steps_done: int, running_revision: str | None) -> None:

@@ -60,6 +60,7 @@ class LogStore:
         with reachable(self.engine):
             if sa.inspect(self.engine).has_table("operations", schema=self._schema):
                 with self._connect() as conn:
+                    _add_missing_tables(conn)
                     _add_missing_columns(conn, self._schema)
                 self._ready = True
         return self._ready
@@ -84,6 +85,16 @@ class LogStore:
                     conn.commit()
                 _add_missing_columns(conn, self._schema)
             self._ready = True
+
+
+def _add_missing_tables(conn) -> None:
+    """Create the log's tables that a log made by an earlier version lacks (the operations
+    table exists: ensure() would not run again)."""
+    try:
+        Operation.metadata.create_all(conn, checkfirst=True)
+        conn.commit()
+    except sa.exc.DBAPIError:  # another worker created it meanwhile
+        conn.rollback()
 
 
 def _add_missing_columns(conn, schema: str | None) -> None:

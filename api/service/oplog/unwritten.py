@@ -30,6 +30,9 @@ class Unwritten:
         # The log's own: it writes what is kept (write()) before it yields a connection.
         self._connect = connect
         self._kept: dict[str, dict] = {}
+        # Writes to other tables that belong with an operation's update (the revisions it
+        # applied): made in the same transaction, kept with it.
+        self._also: dict[str, list[Callable[[sa.Connection], None]]] = {}
         self._lock = threading.Lock()
         # Held while kept updates are written, and _connect() waits for it: until they commit,
         # another connection reads an ended operation as 'running', and the reaper would mark
@@ -40,10 +43,15 @@ class Unwritten:
     def __bool__(self) -> bool:
         return bool(self._kept) or self._writing.locked()
 
-    def update(self, op_id: str, values: dict) -> None:
-        """Set ``values`` on operation ``op_id``'s row now, or once the database answers."""
+    def update(
+        self, op_id: str, values: dict, also: Callable[[sa.Connection], None] | None = None
+    ) -> None:
+        """Set ``values`` on operation ``op_id``'s row now, or once the database answers;
+        ``also`` writes what belongs with it, in the same transaction."""
         with self._lock:
             self._kept.setdefault(op_id, {}).update(values)
+            if also is not None:
+                self._also.setdefault(op_id, []).append(also)
         try:
             with self._connect():
                 return
@@ -66,10 +74,13 @@ class Unwritten:
 
     def _write(self, conn: sa.Connection) -> None:
         with self._lock:
-            pending, self._kept = list(self._kept.items()), {}
+            pending = [(op_id, v, self._also.pop(op_id, [])) for op_id, v in self._kept.items()]
+            self._kept = {}
         while pending:
-            op_id, values = pending[0]
+            op_id, values, also = pending[0]
             try:
+                for write in also:
+                    write(conn)
                 table = self._table
                 conn.execute(table.update().where(table.c.id == op_id).values(**values))
                 conn.commit()
@@ -85,16 +96,21 @@ class Unwritten:
                     exc.orig,
                     extra={"operation_id": op_id},
                 )
+                if also:  # how the operation ended matters more than what rode with it
+                    pending[0] = (op_id, values, [])
+                    continue
             except BaseException:
                 self._keep(pending)
                 raise
             pending.pop(0)
 
-    def _keep(self, pending: list[tuple[str, dict]]) -> None:
+    def _keep(self, pending: list[tuple[str, dict, list]]) -> None:
         with self._lock:
-            for op_id, values in pending:
+            for op_id, values, also in pending:
                 # Whatever was kept meanwhile is newer.
                 self._kept[op_id] = {**values, **self._kept.get(op_id, {})}
+                if also:
+                    self._also[op_id] = also + self._also.get(op_id, [])
 
     def _retry_later(self) -> None:
         with self._lock:
