@@ -52,6 +52,9 @@ class DriftPartSchema(Schema):
     checked = fields.Boolean(metadata={"description": "False: there was nothing to compare."})
     ok = fields.Boolean()
     differences = fields.List(fields.Dict(), metadata={"description": "Each difference found."})
+    reason = fields.String(
+        metadata={"description": "Why it was not checked (absent when it was)."},
+    )
 
 
 class DriftSchema(Schema):
