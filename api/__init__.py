@@ -31,9 +31,9 @@ api.representation("application/json")(json_response)
 
 def create_app(config: dict | None = None) -> Flask:
     """Create the service; ``config`` overrides what the environment says."""
-    from api import auth, cli, limits, logs, models, openapi, problems, user_app
+    from api import auth, cli, graph_picture, limits, logs, models, openapi, problems, user_app
     from api.config import embedded_default, engine_options, load_config
-    from api.resources import commands, health, metrics, operations, plan, revisions, status
+    from api.resources import commands, graph, health, metrics, operations, plan, revisions, status
     from api.service import MigrationService
     from api.service.binds import DEFAULT, bind_engines
     from api.service.database import VersionTable
@@ -91,7 +91,8 @@ def create_app(config: dict | None = None) -> Flask:
         )
     cli.init_app(app, user)
 
-    for module in (revisions, status, commands, plan, operations, health, metrics):
+    graph_picture.init_app(app)
+    for module in (revisions, graph, status, commands, plan, operations, health, metrics):
         if module.ns not in api.namespaces:
             api.add_namespace(module.ns)
     logs.init_app(app)
