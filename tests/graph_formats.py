@@ -18,6 +18,8 @@ SVG_NS = {"svg": "http://www.w3.org/2000/svg"}
 # The fill api/graph_picture/dot.py gives each state.
 FILL_STATES = {"#1b5e20": "current", "#c8e6c9": "applied", "#fff3e0": "pending"}
 LEGEND_PREFIX = " legend "
+# The node that stands for the revisions older than a ?limit picture shows.
+OLDER = "older"
 
 
 def require_dot() -> str:
@@ -61,6 +63,9 @@ def read_svg(svg: str) -> Drawn:
         if group.get("class") == "graph":  # the graph's own label: the caption
             legend.append(" ".join(texts))
         elif group.get("class") == "node":
+            if title == " " + OLDER:
+                labels[OLDER] = texts
+                continue
             if title.startswith(LEGEND_PREFIX):
                 legend.append(" ".join(texts))
                 continue
@@ -69,13 +74,13 @@ def read_svg(svg: str) -> Drawn:
             states[title] = FILL_STATES[fill]
         elif group.get("class") == "edge" and not title.startswith(LEGEND_PREFIX):
             parent, child = title.split("->")
-            edges.add((parent, child))
+            edges.add((parent.strip(), child))
     return Drawn(labels, states, edges, legend)
 
 
-_NODE = re.compile(r'^  (r\d+)(\["|\(\["|\{\{")(.*?)("\]|"\]\)|"\}\})$')
+_NODE = re.compile(r'^  (r\d+|older)(\["|\(\["|\{\{")(.*?)("\]|"\]\)|"\}\})$')
 _LEGEND_NODE = re.compile(r'^    (legend_\w+)(\["|\(\["|\{\{")(.*?)("\]|"\]\)|"\}\})$')
-_EDGE = re.compile(r"^  (r\d+) (-->|-\.->) (r\d+)$")
+_EDGE = re.compile(r"^  (r\d+|older) (-->|-\.->) (r\d+)$")
 _CLASS = re.compile(r"^  class ([\w,]+) (current|applied|pending)$")
 _OPENERS = {'["': '"]', '(["': '"])', '{{"': '"}}'}
 
@@ -114,10 +119,10 @@ def read_mermaid(text: str, revisions: list[str]) -> Drawn:
             raise AssertionError(f"a line the writer does not make: {line!r}")
     assert depth == 0
     # Map Mermaid's ids back to revisions through the label's first word, the short id.
-    rev = {i: _revision(ids[i][0].split(" ")[0], revisions) for i in ids}
+    rev = {i: OLDER if i == OLDER else _revision(ids[i][0].split(" ")[0], revisions) for i in ids}
     return Drawn(
         labels={rev[i]: ids[i] for i in ids},
-        states={rev[i]: states[i] for i in ids},
+        states={rev[i]: states[i] for i in ids if i != OLDER},
         edges={(rev[p], rev[c]) for p, c in edges},
         legend=[" ".join(lines) for lines in legend.values()],
     )

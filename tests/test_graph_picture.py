@@ -191,7 +191,9 @@ def test_accept_chooses_the_format_and_format_wins(client, sqlite_only):
     assert "default-src 'none'" in svg.headers["Content-Security-Policy"]
 
 
-@pytest.mark.parametrize("query", ["?format=png", "?format=", "?format=dot&format=svg", "?x=1"])
+@pytest.mark.parametrize(
+    "query", ["?format=png", "?format=", "?format=dot&format=svg", "?x=1", "?limit=0"]
+)
 def test_a_bad_query_is_a_problem(client, sqlite_only, query):
     r = client.get("/revisions/graph" + query)
     assert r.status_code == 400 and r.content_type == "application/problem+json"
@@ -254,3 +256,23 @@ def test_a_database_at_a_revision_the_directory_lacks_is_still_drawn(
     picture = read_mermaid(r.get_data(as_text=True), list(ALL))
     assert set(picture.states.values()) == {"pending"}
     assert any("9999deadbeef not in this migrations directory" in x for x in picture.legend)
+
+
+@pytest.mark.parametrize("fmt", ["dot", "svg", "mermaid"])
+def test_limit_draws_the_newest_revisions_and_one_node_for_the_older(fmt, client, sqlite_only):
+    require_dot()
+    assert client.post("/upgrade", json={"target": MAIN}).status_code == 200
+    r = client.get(f"/revisions/graph?format={fmt}&limit=2")
+    assert r.status_code == 200
+    body = r.get_data(as_text=True)
+    picture = (
+        read_mermaid(body, list(ALL))
+        if fmt == "mermaid"
+        else read_svg(dot_to_svg(body) if fmt == "dot" else body)
+    )
+    assert set(picture.labels) == {TIP, MERGE, "older"}
+    assert picture.labels["older"] == ["… 4 older revisions"]
+    # MERGE's two parents are not shown: one arrow from the older ones.
+    assert picture.edges == {("older", MERGE), (MERGE, TIP)}
+    assert picture.states == {TIP: "pending", MERGE: "pending"}
+    assert any("database at cccc0000: 3 applied, 3 pending" in x for x in picture.legend)

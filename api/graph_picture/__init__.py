@@ -30,15 +30,16 @@ def renderer() -> SvgRenderer:
     return current_app.extensions["migrateway_svg"]
 
 
-def draw(facts: GraphFacts, fmt: str, renderer: SvgRenderer) -> bytes:
-    """The picture of ``facts`` in ``fmt`` (a key of FORMATS), encoded as UTF-8 text or SVG.
+def draw(facts: GraphFacts, fmt: str, svg_renderer: SvgRenderer, limit: int | None = None) -> bytes:
+    """The picture of ``facts`` (its ``limit`` newest revisions) in ``fmt``, a key of FORMATS,
+    encoded as UTF-8 text or SVG.
 
     :raises RendererUnavailable, RenderTimedOut: SVG only.
     """
-    shown = picture(facts)
+    shown = picture(facts, limit)
     if fmt == "mermaid":
         return mermaid.mermaid_source(shown).encode()
     source = dot.dot_source(shown)
     if fmt == "svg":
-        return renderer.render(source)
+        return svg_renderer.render(source)
     return source.encode()

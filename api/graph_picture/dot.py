@@ -16,6 +16,7 @@ _HEAD = "peripheries=2"
 _MERGE = "shape=hexagon"
 # Legend node ids start with a space: no revision id does, so none can be mistaken for one.
 _LEGEND = " legend "
+_OLDER = " older"
 
 
 def dot_source(picture: Picture) -> str:
@@ -26,10 +27,14 @@ def dot_source(picture: Picture) -> str:
         '  node [shape=box, style="rounded,filled", fontname=Helvetica, fontsize=11];',
         '  edge [color="#555555"];',
     ]
+    if picture.older:
+        label = f"… {picture.older} older revisions"
+        lines.append(f'  {quoted(_OLDER)} [label={quoted(label)}, shape=plaintext, style=""];')
     lines += (_node_line(node) for node in picture.nodes)
     for edge in picture.edges:
         style = " [style=dashed, arrowhead=empty]" if edge.dependency else ""
-        lines.append(f"  {quoted(edge.parent)} -> {quoted(edge.child)}{style};")
+        parent = _OLDER if edge.parent is None else edge.parent
+        lines.append(f"  {quoted(parent)} -> {quoted(edge.child)}{style};")
     lines += _legend()
     lines.append("}")
     return "\n".join(lines) + "\n"

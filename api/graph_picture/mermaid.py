@@ -23,8 +23,11 @@ _LINE_BREAK = "<br>"
 
 def mermaid_source(picture: Picture) -> str:
     """The Mermaid text of ``picture``: a top-down flowchart with a legend."""
-    ids = {node.revision: f"r{i}" for i, node in enumerate(picture.nodes)}
+    ids: dict[str | None, str] = {node.revision: f"r{i}" for i, node in enumerate(picture.nodes)}
     lines = ["flowchart TD"]
+    if picture.older:
+        ids[None] = "older"
+        lines.append(f'  older["{escaped(f"… {picture.older} older revisions")}"]')
     lines += (f"  {ids[node.revision]}{_shape(node, _node_label(node))}" for node in picture.nodes)
     for edge in picture.edges:
         arrow = "-.->" if edge.dependency else "-->"

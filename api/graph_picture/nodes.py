@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from api.service.graph_facts import GraphFacts
+from api.service.results import RevisionInfo
 
 CURRENT, APPLIED, PENDING = "current", "applied", "pending"
 # What the legend says of each state, in the order it lists them.
@@ -44,7 +45,7 @@ class Node:
 
 @dataclass(frozen=True)
 class Edge:
-    parent: str
+    parent: str | None  # None: a revision older than the picture shows (Picture.older)
     child: str
     dependency: bool  # depends_on, not down_revision: ordered before, not followed
 
@@ -56,19 +57,28 @@ class Picture:
     nodes: list[Node]
     edges: list[Edge]
     caption: str
+    older: int = 0  # revisions left out, older than every node; one node stands for them
 
 
-def picture(facts: GraphFacts) -> Picture:
-    """The picture of ``facts``, ready for a writer."""
+def picture(facts: GraphFacts, limit: int | None = None) -> Picture:
+    """The picture of ``facts``, or of its ``limit`` newest revisions, ready for a writer."""
+    shown = facts.revisions[:limit] if limit else facts.revisions
+    # Unique among all the revisions, not only those shown: a short id must name one.
     shorts = short_ids([info.revision for info in facts.revisions])
-    return Picture(nodes(facts, shorts), edges(facts), caption(facts, shorts))
+    return Picture(
+        nodes(facts, shown, shorts),
+        edges(facts, shown),
+        caption(facts, shorts),
+        older=len(facts.revisions) - len(shown),
+    )
 
 
-def nodes(facts: GraphFacts, shorts: dict[str, str]) -> list[Node]:
-    """Every revision, oldest first (so DOT and Mermaid sources read from base to head)."""
+def nodes(facts: GraphFacts, shown: list[RevisionInfo], shorts: dict[str, str]) -> list[Node]:
+    """The revisions ``shown``, oldest first (so DOT and Mermaid sources read from base to
+    head)."""
     current = set(facts.current)
     result = []
-    for info in reversed(facts.revisions):
+    for info in reversed(shown):
         roles = [
             role
             for role, has in (
@@ -100,17 +110,23 @@ def nodes(facts: GraphFacts, shorts: dict[str, str]) -> list[Node]:
     return result
 
 
-def edges(facts: GraphFacts) -> list[Edge]:
-    """Each revision's link to the ones it follows and depends on, oldest child first."""
+def edges(facts: GraphFacts, shown: list[RevisionInfo]) -> list[Edge]:
+    """Each shown revision's links to the ones it follows and depends on, oldest child first;
+    a link to a revision not shown comes from the one node of the older revisions."""
     known = {info.revision for info in facts.revisions}
-    result = []
-    for info in reversed(facts.revisions):
-        for parent in info.down_revisions:
+    visible = {info.revision for info in shown}
+    result: list[Edge] = []
+    for info in reversed(shown):
+        links = [(parent, False) for parent in info.down_revisions]
+        links += [(needed, True) for needed in info.depends_on]
+        own: list[Edge] = []
+        for parent, dependency in links:
+            # A depends_on may name a branch label, which is no node: no arrow for it.
             if parent in known:
-                result.append(Edge(parent, info.revision, dependency=False))
-        for needed in info.depends_on:
-            if needed in known:  # a branch label names no node; the arrow would lead nowhere
-                result.append(Edge(needed, info.revision, dependency=True))
+                edge = Edge(parent if parent in visible else None, info.revision, dependency)
+                if edge not in own:  # two parents not shown: one arrow from the older ones
+                    own.append(edge)
+        result += own
     return result
 
 

@@ -36,8 +36,9 @@ class RevisionGraphPicture(Resource):
     @documents_problems(ns, InvalidRequest, RendererUnavailable, RenderTimedOut, *UNAVAILABLE)
     def get(self):
         """Draw the revision graph as DOT, SVG or Mermaid, marked with where the database is."""
-        fmt = parsing.query(GraphQuery()).get("format") or _negotiated()
-        body = draw(graph_facts(service()), fmt, renderer())
+        args = parsing.query(GraphQuery())
+        fmt = args.get("format") or _negotiated()
+        body = draw(graph_facts(service()), fmt, renderer(), args.get("limit"))
         media_type = FORMATS[fmt]
         headers = _SVG_HEADERS if fmt == "svg" else None
         charset = "" if fmt == "svg" else "; charset=utf-8"
