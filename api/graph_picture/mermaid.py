@@ -18,6 +18,7 @@ _CLASS_STYLE = {
 # Mermaid reads "#name;" and "#123;" as entities in labels; these characters would otherwise
 # end the label ("), start an entity (#), be read as HTML (<, >, &) or as Markdown (`).
 _ENTITIES = {"#": "#35;", '"': "#quot;", "&": "#amp;", "<": "#lt;", ">": "#gt;", "`": "#96;"}
+_ENTITY_TABLE = str.maketrans(_ENTITIES)
 _LINE_BREAK = "<br>"
 
 
@@ -72,5 +73,5 @@ def _legend(caption: str) -> list[str]:
 
 def escaped(text: str) -> str:
     """``text`` safe inside a quoted Mermaid label, shown as written; line ends become breaks."""
-    out = "".join(_ENTITIES.get(ch, ch) for ch in text)
-    return out.replace("\r\n", "\n").replace("\r", "\n").replace("\n", _LINE_BREAK)
+    lines = text.translate(_ENTITY_TABLE).replace("\r\n", "\n").replace("\r", "\n")
+    return lines.replace("\n", _LINE_BREAK)
