@@ -7,30 +7,13 @@ import threading
 
 from graphviz.backend import dot_command, execute
 
-from api.exceptions import Problem
+from api.exceptions import RendererUnavailable, RenderTimedOut
 
 MEDIA_TYPE = "image/svg+xml"
 INSTALL_HINT = (
     "Install Graphviz on the service's machine (Debian and Ubuntu: apt-get install graphviz), "
     "or point GRAPHVIZ_DOT at its dot program. ?format=dot and ?format=mermaid work without it."
 )
-
-
-class RendererUnavailable(Problem):
-    """The SVG renderer, Graphviz's dot, is not installed where the service runs."""
-
-    # 501, not 503: it stays missing until someone installs it, and `curl --retry` retries 503.
-    status = 501
-    slug = "renderer-unavailable"
-    title = "The SVG renderer is not installed"
-
-
-class RenderTimedOut(Problem):
-    """Graphviz's dot did not finish the picture within GRAPHVIZ_TIMEOUT seconds."""
-
-    status = 503
-    slug = "render-timed-out"
-    title = "The picture took too long to draw"
 
 
 class SvgRenderer:

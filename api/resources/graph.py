@@ -5,9 +5,8 @@ from __future__ import annotations
 from flask import Response, request
 from flask_restx import Namespace, Resource
 
-from api.exceptions import InvalidRequest
+from api.exceptions import InvalidRequest, RendererUnavailable, RenderTimedOut
 from api.graph_picture import FORMATS, draw, renderer
-from api.graph_picture.svg import RendererUnavailable, RenderTimedOut
 from api.openapi import query_params
 from api.problems import PROBLEM_MEDIA_TYPE
 from api.resources import parsing
