@@ -31,10 +31,11 @@ api.representation("application/json")(json_response)
 
 def create_app(config: dict | None = None) -> Flask:
     """Create the service; ``config`` overrides what the environment says."""
-    from api import auth, cli, limits, logs, models, openapi, problems, user_app
+    from api import auth, cli, graph_picture, limits, logs, models, openapi, problems, user_app
     from api.config import embedded_default, engine_options, load_config
     from api.resources import (
         commands,
+        graph,
         health,
         metrics,
         operations,
@@ -103,7 +104,9 @@ def create_app(config: dict | None = None) -> Flask:
         )
     cli.init_app(app, user)
 
-    for module in (revisions, status, commands, plan, operations, health, metrics, verify):
+    graph_picture.init_app(app)
+    modules = (revisions, graph, status, commands, plan, operations, health, metrics, verify)
+    for module in modules:
         if module.ns not in api.namespaces:
             api.add_namespace(module.ns)
     logs.init_app(app)

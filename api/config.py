@@ -17,6 +17,7 @@ EMBEDDED_MIGRATIONS = PROJECT_ROOT / "migrations"
 # The bounds of DDL_LOCK_TIMEOUT (seconds) and DDL_LOCK_RETRIES, and of a request's own.
 MAX_DDL_LOCK_TIMEOUT = 600.0
 MAX_DDL_LOCK_RETRIES = 10
+MAX_GRAPHVIZ_TIMEOUT = 300.0
 
 
 class ConfigurationError(ValueError):
@@ -59,6 +60,10 @@ def load_config(environ: Mapping[str, str], instance_path: str) -> dict:
         # (api/service/tcp_user_timeout.py), answers 503 within a small multiple of this many
         # seconds.
         "DB_CONNECT_TIMEOUT": int(environ.get("DB_CONNECT_TIMEOUT", "5")),
+        # GET /revisions/graph?format=svg runs Graphviz's dot (a name looked up on PATH, or a
+        # path), stopped after GRAPHVIZ_TIMEOUT seconds; DOT and Mermaid need neither.
+        "GRAPHVIZ_DOT": environ.get("GRAPHVIZ_DOT") or "dot",
+        "GRAPHVIZ_TIMEOUT": _seconds(environ, "GRAPHVIZ_TIMEOUT", MAX_GRAPHVIZ_TIMEOUT) or 10.0,
         # Request bodies are a few small fields; anything larger is refused with 413.
         "MAX_CONTENT_LENGTH": int(environ.get("MAX_CONTENT_LENGTH", str(16 * 1024))),
         # The JSON log lines of the "api" logger (api.logs): INFO has one per request.

@@ -115,6 +115,23 @@ class MigrationsUnavailable(Problem):
     title = "Migrations directory cannot be loaded"
 
 
+class RendererUnavailable(Problem):
+    """The SVG renderer, Graphviz's dot, is not installed where the service runs."""
+
+    # 501, not 503: it stays missing until someone installs it, and `curl --retry` retries 503.
+    status = 501
+    slug = "renderer-unavailable"
+    title = "The SVG renderer is not installed"
+
+
+class RenderTimedOut(Problem):
+    """Graphviz's dot did not finish the picture within GRAPHVIZ_TIMEOUT seconds."""
+
+    status = 503
+    slug = "render-timed-out"
+    title = "The picture took too long to draw"
+
+
 class UnsupportedMediaType(Problem):
     status = 415
     slug = "unsupported-media-type"

@@ -11,7 +11,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench import cases, databases, plan_case, wrk
+from bench import cases, databases, graph_case, plan_case, wrk
 from bench.processes import install_cleanup, stop_all
 from bench.report import markdown
 
@@ -21,6 +21,7 @@ CASES = {
     "3": cases.upgrade,
     "4": cases.cold_start,
     "6": plan_case.plan,
+    "7": graph_case.graph,
 }
 
 
