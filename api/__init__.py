@@ -33,13 +33,23 @@ def create_app(config: dict | None = None) -> Flask:
     """Create the service; ``config`` overrides what the environment says."""
     from api import auth, cli, limits, logs, models, openapi, problems, user_app
     from api.config import embedded_default, engine_options, load_config
-    from api.resources import commands, health, metrics, operations, plan, revisions, status
+    from api.resources import (
+        commands,
+        deliveries,
+        health,
+        metrics,
+        operations,
+        plan,
+        revisions,
+        status,
+    )
     from api.service import MigrationService
     from api.service.binds import DEFAULT, bind_engines
     from api.service.database import VersionTable
     from api.service.ddl_locks import DdlLockPolicy
     from api.service.drivers import sync_url
     from api.service.tcp_user_timeout import bound_unanswered_waits
+    from api.webhooks import worker as webhooks
 
     app = Flask(__name__, instance_relative_config=True)
     app.config.update(load_config(os.environ, app.instance_path))
@@ -90,8 +100,9 @@ def create_app(config: dict | None = None) -> Flask:
             ddl_locks=DdlLockPolicy(app.config["DDL_LOCK_TIMEOUT"], app.config["DDL_LOCK_RETRIES"]),
         )
     cli.init_app(app, user)
+    webhooks.init_app(app, app.extensions["migrateway"])
 
-    for module in (revisions, status, commands, plan, operations, health, metrics):
+    for module in (revisions, status, commands, plan, operations, deliveries, health, metrics):
         if module.ns not in api.namespaces:
             api.add_namespace(module.ns)
     logs.init_app(app)

@@ -60,6 +60,9 @@ class LogStore:
         with reachable(self.engine):
             if sa.inspect(self.engine).has_table("operations", schema=self._schema):
                 with self._connect() as conn:
+                    # The tables a log made by an earlier version lacks (webhook deliveries).
+                    Operation.metadata.create_all(conn, checkfirst=True)
+                    conn.commit()
                     _add_missing_columns(conn, self._schema)
                 self._ready = True
         return self._ready
