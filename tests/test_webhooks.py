@@ -6,11 +6,14 @@ from __future__ import annotations
 import json
 import re
 import time
+from datetime import timedelta
 
 import pytest
+import sqlalchemy as sa
 
 from api import create_app, db
 from api.config import PROJECT_ROOT, ConfigurationError, load_config
+from api.service.oplog import Deliveries, Delivery, OperationLog
 from tests.revision_graph import TIP
 from tests.tokens import authorized
 from tests.webhook_receiver import Receiver
@@ -152,6 +155,44 @@ def test_an_operation_the_reaper_calls_interrupted_is_sent_too(hooked, receiver,
     sent = json.loads(hook.wait_for(1)[0][1])
     assert sent["event"] == "operation.interrupted" and sent["operation"]["id"] == dead.id
     assert sent["text"].startswith("upgrade by deployer: base -> ? interrupted in ")
+
+
+def test_two_processes_send_each_webhook_once(hooked, receiver, backend):
+    hook = receiver()
+    hooks = hooks_json((hook.url, SECRET, ["*"]))
+    (client, deliveries), (other, _) = hooked(hooks), hooked(hooks)
+    r = client.post("/upgrade")
+    assert r.status_code == 200, r.get_data(as_text=True)
+    # The other process looks at once too: both find the operation without a delivery.
+    other.application.extensions["migrateway_webhooks"].wake()
+    hook.wait_for(1)
+    (delivery,) = wait_for(deliveries, lambda items: items[0]["status"] == "delivered")
+    time.sleep(0.3)  # time enough for a second POST, were there one
+    assert len(hook.received) == 1 and delivery["attempts"] == 1
+
+
+def test_a_delivery_is_recorded_once_and_attempted_by_one_process_at_a_time(database_url, backend):
+    """Two processes' views of one log (each its own engine), as the claim sees them."""
+    engines = [sa.create_engine(database_url) for _ in range(2)]
+    try:
+        ours, theirs = (Deliveries(OperationLog(engine)) for engine in engines)
+        first = Delivery(operation_id="op-1", event="operation.succeeded", url="http://r/1")
+        assert ours.add(first)
+        twin = Delivery(operation_id="op-1", event="operation.succeeded", url="http://r/1")
+        assert not theirs.add(twin)  # recorded already: one row per operation and receiver
+        assert [d.id for d in theirs.due(first.next_attempt_at)] == [first.id]
+        assert ours.claim(first.id, seconds=0.3)
+        assert not theirs.claim(first.id, seconds=0.3)  # ours is attempting it
+        assert theirs.due(first.next_attempt_at + timedelta(seconds=0.1)) == []
+        time.sleep(0.4)  # our claim lapsed: we died mid-attempt
+        assert theirs.claim(first.id, seconds=10)
+        theirs.attempted(first.id, status="delivered", status_code=204)
+        assert not ours.claim(first.id, seconds=10)  # delivered: nothing to claim
+        ((row,), total) = ours.page(10, 0)
+        assert (total, row.status, row.attempts, row.claimed_until) == (1, "delivered", 1, None)
+    finally:
+        for engine in engines:
+            engine.dispose()
 
 
 def test_a_receiver_that_fails_then_recovers_gets_it_again(hooked, receiver, sqlite_only):

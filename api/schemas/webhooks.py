@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields
 
-from api.schemas.operations import OperationListQuery
+from api.schemas.fields import bounded
 
 
 class DeliverySchema(Schema):
@@ -44,5 +44,14 @@ class DeliveryPageSchema(Schema):
     offset = fields.Integer()
 
 
-class DeliveryListQuery(OperationListQuery):
-    """Paged as GET /operations is: limit (1-1000, default 50) and offset, newest first."""
+class DeliveryListQuery(Schema):
+    # Paged as GET /operations is.
+    limit = bounded(
+        fields.Integer, 1, 1000, load_default=50, metadata={"description": "At most this many."}
+    )
+    offset = bounded(
+        fields.Integer,
+        0,
+        load_default=0,
+        metadata={"description": "Skip this many deliveries, newest first."},
+    )
