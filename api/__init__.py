@@ -35,6 +35,7 @@ def create_app(config: dict | None = None) -> Flask:
     from api.config import embedded_default, engine_options, load_config
     from api.resources import (
         commands,
+        deliveries,
         graph,
         health,
         metrics,
@@ -50,6 +51,7 @@ def create_app(config: dict | None = None) -> Flask:
     from api.service.ddl_locks import DdlLockPolicy
     from api.service.drivers import sync_url
     from api.service.tcp_user_timeout import bound_unanswered_waits
+    from api.webhooks import worker as webhooks
 
     app = Flask(__name__, instance_relative_config=True)
     app.config.update(load_config(os.environ, app.instance_path))
@@ -103,9 +105,21 @@ def create_app(config: dict | None = None) -> Flask:
             models_known=user is not None or _is_embedded(app.config["MIGRATIONS_DIR"]),
         )
     cli.init_app(app, user)
+    webhooks.init_app(app, app.extensions["migrateway"])
 
     graph_picture.init_app(app)
-    modules = (revisions, graph, status, commands, plan, operations, health, metrics, verify)
+    modules = (
+        revisions,
+        graph,
+        status,
+        commands,
+        plan,
+        operations,
+        deliveries,
+        health,
+        metrics,
+        verify,
+    )
     for module in modules:
         if module.ns not in api.namespaces:
             api.add_namespace(module.ns)

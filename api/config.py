@@ -11,6 +11,8 @@ from pathlib import Path
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from api.webhooks.settings import parse as parse_webhooks
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 # The embedded default database's migrations (the service's own User model).
 EMBEDDED_MIGRATIONS = PROJECT_ROOT / "migrations"
@@ -18,6 +20,9 @@ EMBEDDED_MIGRATIONS = PROJECT_ROOT / "migrations"
 MAX_DDL_LOCK_TIMEOUT = 600.0
 MAX_DDL_LOCK_RETRIES = 10
 MAX_GRAPHVIZ_TIMEOUT = 300.0
+# The bounds of WEBHOOK_RETRY_SECONDS (a day) and WEBHOOK_TIMEOUT (seconds).
+MAX_WEBHOOK_RETRY = 86400.0
+MAX_WEBHOOK_TIMEOUT = 60.0
 
 
 class ConfigurationError(ValueError):
@@ -75,6 +80,13 @@ def load_config(environ: Mapping[str, str], instance_path: str) -> dict:
         "MIGRATEWAY_TOKENS_FILE": environ.get("MIGRATEWAY_TOKENS_FILE")
         or (os.path.join(instance_path, "tokens.json") if embedded else None),
         "CREATE_LOCAL_TOKEN": embedded,
+        # Where and what to POST when an operation ends (api/webhooks/): a JSON list of
+        # {"url", "secret", "events"}; each delivery is retried for WEBHOOK_RETRY_SECONDS in
+        # all, each attempt given WEBHOOK_TIMEOUT seconds to answer.
+        "MIGRATEWAY_WEBHOOKS": _webhooks(environ.get("MIGRATEWAY_WEBHOOKS")),
+        "WEBHOOK_RETRY_SECONDS": _seconds(environ, "WEBHOOK_RETRY_SECONDS", MAX_WEBHOOK_RETRY)
+        or 300.0,
+        "WEBHOOK_TIMEOUT": _seconds(environ, "WEBHOOK_TIMEOUT", MAX_WEBHOOK_TIMEOUT) or 10.0,
         # Flask-RESTX: no "did you mean" prose in 404s, no "message" key in errors
         # (the problem+json handler owns the error body), and marshmallow validates bodies.
         "RESTX_ERROR_404_HELP": False,
@@ -123,6 +135,13 @@ def _binds(raw: str | None) -> dict:
             'DATABASE_BINDS must be a JSON object of bind name to URL: {"users": "postgresql://..."}'
         )
     return {"SQLALCHEMY_BINDS": binds}
+
+
+def _webhooks(raw: str | None) -> tuple:
+    try:
+        return parse_webhooks(raw)
+    except ValueError as exc:
+        raise ConfigurationError(f"MIGRATEWAY_WEBHOOKS{exc}") from None
 
 
 def embedded_default(config: dict, instance_path: str) -> dict:

@@ -6,7 +6,7 @@ from api import exceptions
 from api.service import oplog as log
 from api.service.database import reachable
 from api.service.lock import LockTimeout, migration_lock
-from api.service.oplog import Operation
+from api.service.oplog import Deliveries, Delivery, Operation
 
 
 class LogReads:
@@ -32,6 +32,10 @@ class LogReads:
     def operation_stats(self) -> dict:
         """Counts, seconds and lock waits of recorded operations by kind and status."""
         return self.oplog.stats()
+
+    def webhook_deliveries(self, limit: int = 50, offset: int = 0) -> tuple[list[Delivery], int]:
+        """Webhook deliveries, newest first (api/webhooks/)."""
+        return Deliveries(self.oplog).page(limit, offset)
 
     def operation_by_key(self, key: str) -> Operation | None:
         """The operation recorded with this Idempotency-Key; one left running by a dead

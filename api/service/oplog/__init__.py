@@ -10,8 +10,10 @@ Every replica managing the same database therefore shares it, and it survives re
     reads.py      what the log answers
     recording.py  OperationLog: the writes, on top of the reads
     unwritten.py  writes the database could not take yet
+    deliveries.py webhook deliveries: what is to be sent, and how each attempt went
 """
 
+from api.service.oplog.deliveries import Deliveries, Delivery
 from api.service.oplog.record import (
     FAILED,
     INTERRUPTED,
@@ -23,6 +25,8 @@ from api.service.oplog.record import (
 from api.service.oplog.recording import OperationLog
 
 __all__ = [
+    "Deliveries",
+    "Delivery",
     "FAILED",
     "INTERRUPTED",
     "RUNNING",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import sqlalchemy as sa
 
 from api import exceptions
@@ -13,6 +15,10 @@ from api.service.results import StepResult
 
 class OperationLog(LogReads, AppliedLog):
     """Reads and writes the operation log of one target database."""
+
+    # Called (with no argument, and without waiting on anything) when an operation has ended:
+    # the webhooks' worker wakes up and looks (api/webhooks/worker.py).
+    on_end: Callable[[], None] | None = None
 
     def start(
         self,
@@ -106,6 +112,7 @@ class OperationLog(LogReads, AppliedLog):
             },
             also=revisions.write if revisions else None,
         )
+        self._ended()
 
     def progress(self, op_id: str, steps_done: int, running_revision: str | None) -> None:
         """Record how far a running operation has come (if the database can take it: a
@@ -158,4 +165,10 @@ class OperationLog(LogReads, AppliedLog):
                 )
             ).rowcount
             conn.commit()
+        if count:
+            self._ended()
         return count
+
+    def _ended(self) -> None:
+        if self.on_end is not None:
+            self.on_end()

@@ -60,7 +60,8 @@ class LogStore:
         with reachable(self.engine):
             if sa.inspect(self.engine).has_table("operations", schema=self._schema):
                 with self._connect() as conn:
-                    _add_missing_tables(conn)
+                    # The tables a log made by an earlier version lacks (webhook deliveries).
+                    _create_tables(conn)
                     _add_missing_columns(conn, self._schema)
                 self._ready = True
         return self._ready
@@ -76,25 +77,21 @@ class LogStore:
                 elif self._schema:
                     conn.exec_driver_sql(f"CREATE DATABASE IF NOT EXISTS `{self._schema}`")
             with self._connect() as conn:
-                try:
-                    Operation.metadata.create_all(conn, checkfirst=True)
-                    conn.commit()
-                except sa.exc.DBAPIError:  # another process created a table between check and
-                    conn.rollback()  # create: what remains to make is seen as made
-                    Operation.metadata.create_all(conn, checkfirst=True)
-                    conn.commit()
+                _create_tables(conn)
                 _add_missing_columns(conn, self._schema)
             self._ready = True
 
 
-def _add_missing_tables(conn) -> None:
-    """Create the log's tables that a log made by an earlier version lacks (the operations
-    table exists: ensure() would not run again)."""
+def _create_tables(conn) -> None:
+    """Create the log's tables that are missing. Another worker or replica may create one
+    between the check and the CREATE ("already exists"): then looking again finds it."""
     try:
         Operation.metadata.create_all(conn, checkfirst=True)
         conn.commit()
-    except sa.exc.DBAPIError:  # another worker created it meanwhile
+    except sa.exc.DBAPIError:
         conn.rollback()
+        Operation.metadata.create_all(conn, checkfirst=True)
+        conn.commit()
 
 
 def _add_missing_columns(conn, schema: str | None) -> None:
