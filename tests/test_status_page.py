@@ -136,7 +136,9 @@ def test_blocking_plan_and_the_graph_as_dot_without_graphviz(
 ):
     """A read-only token is enough; a step that would destroy rows is highlighted; without an
     SVG renderer the graph is its DOT text, under the problem that says why."""
-    migrations.add(DROP, TIP, message="drop audit", upgrade=f"op.drop_table({table(MAIN)!r})")
+    # Markup in a revision message is shown as text, never made into elements.
+    message = "drop <b>audit"
+    migrations.add(DROP, TIP, message=message, upgrade=f"op.drop_table({table(MAIN)!r})")
     server = start_server({"GRAPHVIZ_DOT": "/nonexistent/dot"})
     assert server.post("/upgrade", json={"target": MAIN}).status_code == 200
     engine = sa.create_engine(database_url)
@@ -151,6 +153,8 @@ def test_blocking_plan_and_the_graph_as_dot_without_graphviz(
     blocking = page.locator("#plan table.steps tbody tr.blocking")
     expect(blocking).to_have_count(1)
     expect(blocking.locator("td").nth(1)).to_have_text(DROP)
+    expect(blocking.locator("td").nth(2)).to_have_text(message)
+    expect(page.locator("#plan b")).to_have_count(0)
     expect(blocking.locator("li.blocking .badge")).to_have_text("blocking")
     expect(page.locator("#plan")).to_contain_text("1 blocking")
 
