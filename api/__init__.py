@@ -31,7 +31,18 @@ api.representation("application/json")(json_response)
 
 def create_app(config: dict | None = None) -> Flask:
     """Create the service; ``config`` overrides what the environment says."""
-    from api import auth, cli, graph_picture, limits, logs, models, openapi, problems, user_app
+    from api import (
+        auth,
+        cli,
+        graph_picture,
+        limits,
+        logs,
+        models,
+        openapi,
+        problems,
+        status_page,
+        user_app,
+    )
     from api.config import embedded_default, engine_options, load_config
     from api.resources import (
         commands,
@@ -126,6 +137,7 @@ def create_app(config: dict | None = None) -> Flask:
     logs.init_app(app)
     limits.init_app(app)
     auth.init_app(app)
+    status_page.init_app(app)  # before api.init_app: see there
     api.init_app(app)
     problems.init_app(app)
     openapi.init_app(app)

@@ -10,9 +10,18 @@ from flask import Flask, current_app, g, request
 from api import exceptions, tokens
 
 # Readable without a token, so a person can explore the API (and find /health) first, and a
-# load balancer can probe /ready (whose answer names no URL and no revision).
+# load balancer can probe /ready (whose answer names no URL and no revision). The status page
+# (/ and its files) holds no data: its script reads the API with the token the person types.
 PUBLIC_RULES = frozenset(
-    {"/health", "/ready", "/docs", "/swagger.json", "/swaggerui/<path:filename>"}
+    {
+        "/health",
+        "/ready",
+        "/docs",
+        "/swagger.json",
+        "/swaggerui/<path:filename>",
+        "/",
+        "/status-page/<path:filename>",
+    }
 )
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # Any other method needs the scope named here. A rule missing from this map is refused to

@@ -4,46 +4,21 @@ POST /upgrade with the body it pre-fills, read the answers."""
 from __future__ import annotations
 
 import json
-import os
 
 import pytest
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
+from tests.chromium import chromium, new_page
 from tests.revision_graph import TIP
 from tests.tokens import FULL
 
 pytestmark = pytest.mark.usefixtures("sqlite_only")
 
-# Debian's chromium (.ci/run installs it): `playwright install` downloads, which cannot work here.
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-
 
 @pytest.fixture
 def browser():
-    if not os.path.exists(CHROMIUM):
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"{CHROMIUM} is missing under CI=true: .ci/run installs it with apt-get")
-        pytest.skip(f"{CHROMIUM} is not installed")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    with chromium() as browser:
         yield browser
-        browser.close()
-
-
-def new_page(browser):
-    page = browser.new_page(viewport={"width": 1280, "height": 1000})
-    page.set_default_timeout(15_000)
-    return page
 
 
 def authorize(page, url: str) -> None:
