@@ -31,7 +31,18 @@ api.representation("application/json")(json_response)
 
 def create_app(config: dict | None = None) -> Flask:
     """Create the service; ``config`` overrides what the environment says."""
-    from api import auth, cli, graph_picture, limits, logs, models, openapi, problems, user_app
+    from api import (
+        auth,
+        cli,
+        graph_picture,
+        limits,
+        logs,
+        models,
+        openapi,
+        problems,
+        proxies,
+        user_app,
+    )
     from api.config import embedded_default, engine_options, load_config
     from api.resources import (
         commands,
@@ -115,6 +126,7 @@ def create_app(config: dict | None = None) -> Flask:
     api.init_app(app)
     problems.init_app(app)
     openapi.init_app(app)
+    proxies.init_app(app)
     del models  # imported so db.metadata knows the models (flask db migrate)
     return app
 

@@ -21,6 +21,25 @@ limit_request_fields = limits.SERVER_HEADER_FIELDS
 accesslog = None
 
 
+def _forwarded_allow_ips() -> str | None:
+    """TRUSTED_PROXIES as gunicorn writes networks, or None when unset or malformed (then
+    on_starting stops the start in one line, instead of gunicorn's traceback here)."""
+    from api.config import ConfigurationError, trusted_proxies
+
+    try:
+        networks = trusted_proxies(os.environ.get("TRUSTED_PROXIES"))
+    except ConfigurationError:
+        return None
+    return ",".join(str(network) for network in networks) or None
+
+
+# The proxies whose X-Forwarded-For names the client (api/proxies.py) are the ones whose
+# X-Forwarded-Proto gunicorn believes too; unset, gunicorn's own default (FORWARDED_ALLOW_IPS).
+_trusted = _forwarded_allow_ips()
+if _trusted:
+    forwarded_allow_ips = _trusted
+
+
 def when_ready(server):
     """Tell the person who started the service where to explore it (at the address it listens
     on: a --bind flag overrides BIND)."""
