@@ -11,6 +11,10 @@ threads = 4
 worker_class = "api.gunicorn_worker.ProblemWorker"
 # A migration may run for minutes; gunicorn must not kill the worker running it.
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "600"))
+# A stop (systemctl stop, a pod's SIGTERM) waits as long for the migrations running, in a request
+# or Prefer: respond-async: gunicorn's 30 s would kill one mid-revision, which on a database
+# without transactional DDL leaves it half-applied. The unit's or pod's stop timeout sits above.
+graceful_timeout = timeout
 # Above the app's limits (api/limits.py), which then answers what breaks them; past these,
 # gunicorn refuses the request itself, as problem+json too (api/gunicorn_worker.py).
 limit_request_line = limits.SERVER_REQUEST_LINE

@@ -1,14 +1,19 @@
-"""The client address the operation log records behind a reverse proxy (TRUSTED_PROXIES)."""
+"""What a deployment relies on: the client address the operation log records behind a reverse
+proxy (TRUSTED_PROXIES), and a stop that lets a running migration finish."""
 
 from __future__ import annotations
 
 import http.client
 import ipaddress
 import json
+import os
+import re
+import subprocess
+import sys
 
 import pytest
 
-from api.config import ConfigurationError, load_config
+from api.config import PROJECT_ROOT, ConfigurationError, load_config
 from api.proxies import client_address
 from tests.tokens import bearer
 
@@ -80,3 +85,29 @@ def test_behind_a_trusted_proxy_the_log_records_the_forwarded_client(start_serve
 def test_without_trusted_proxies_x_forwarded_for_is_ignored(start_server):
     server = start_server({"TRUSTED_PROXIES": None})
     assert dry_run_from(server, "127.0.0.1", "198.51.100.7") == "127.0.0.1"
+
+
+def test_a_stop_waits_for_a_migration_as_long_as_gunicorn_lets_one_run():
+    """systemctl stop and a pod's SIGTERM: gunicorn's graceful_timeout follows GUNICORN_TIMEOUT
+    (the README's TimeoutStopSec and terminationGracePeriodSeconds sit above it)."""
+    settings = {}
+    for timeout in (None, "900"):
+        env = {k: v for k, v in os.environ.items() if k != "GUNICORN_TIMEOUT"}
+        if timeout:
+            env["GUNICORN_TIMEOUT"] = timeout
+        printed = subprocess.run(
+            [sys.executable, "-m", "gunicorn", "--print-config", "-c", "python:api.gunicorn_conf"]
+            + ["wsgi:app"],
+            cwd=PROJECT_ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        ).stdout
+        found = dict(re.findall(r"^(timeout|graceful_timeout)\s+= (\d+)$", printed, re.MULTILINE))
+        settings[timeout] = found
+    assert settings == {
+        None: {"timeout": "600", "graceful_timeout": "600"},
+        "900": {"timeout": "900", "graceful_timeout": "900"},
+    }
