@@ -10,12 +10,16 @@ import os
 import re
 import subprocess
 import sys
+import textwrap
 
 import pytest
 
 from api.config import PROJECT_ROOT, ConfigurationError, load_config
 from api.proxies import client_address
-from tests.tokens import bearer
+from tests.databases import version_rows
+from tests.revision_graph import TIP
+from tests.test_readme import recipes
+from tests.tokens import FULL, READER, bearer
 
 pytestmark = pytest.mark.usefixtures("sqlite_only")
 
@@ -88,26 +92,52 @@ def test_without_trusted_proxies_x_forwarded_for_is_ignored(start_server):
 
 
 def test_a_stop_waits_for_a_migration_as_long_as_gunicorn_lets_one_run():
-    """systemctl stop and a pod's SIGTERM: gunicorn's graceful_timeout follows GUNICORN_TIMEOUT
-    (the README's TimeoutStopSec and terminationGracePeriodSeconds sit above it)."""
-    settings = {}
-    for timeout in (None, "900"):
-        env = {k: v for k, v in os.environ.items() if k != "GUNICORN_TIMEOUT"}
-        if timeout:
-            env["GUNICORN_TIMEOUT"] = timeout
-        printed = subprocess.run(
-            [sys.executable, "-m", "gunicorn", "--print-config", "-c", "python:api.gunicorn_conf"]
-            + ["wsgi:app"],
-            cwd=PROJECT_ROOT,
-            env=env,
+    """systemctl stop and a pod's SIGTERM: gunicorn's graceful_timeout (30 s of its own) follows
+    GUNICORN_TIMEOUT; the README's TimeoutStopSec and terminationGracePeriodSeconds sit above."""
+    printed = subprocess.run(
+        [sys.executable, "-m", "gunicorn", "--print-config", "-c", "python:api.gunicorn_conf"]
+        + ["wsgi:app"],
+        cwd=PROJECT_ROOT,
+        env={**os.environ, "GUNICORN_TIMEOUT": "900"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout
+    found = dict(re.findall(r"^(timeout|graceful_timeout)\s+= (\d+)$", printed, re.MULTILINE))
+    assert found == {"timeout": "900", "graceful_timeout": "900"}
+
+
+def job_script() -> str:
+    """The script of the README's Kubernetes Job (its `args: - |` block), without YAML's indent."""
+    readme = (PROJECT_ROOT / "README.md").read_text()
+    manifest = re.search(r"## Deploying it.*?```yaml\n(.*?)```", readme, re.DOTALL).group(1)
+    block = re.search(r"\n( +)- \|\n((?:\1  .*\n|\n)+)", manifest)
+    assert block, "the Job has no `args: - |` script"
+    return textwrap.dedent(block.group(2))
+
+
+def test_the_kubernetes_job_runs_the_upgrade_recipe_with_sh(live_server, database_url):
+    assert job_script() == recipes()["upgrade"]
+    # The Job's image runs it with sh, not bash; with the variables the Job sets.
+    env = {"PATH": "/usr/bin:/bin", "MIGRATEWAY": live_server.url, "BUILD_ID": "42"}
+    for _ in range(2):  # the Job retried (backoffLimit): the first answer, nothing runs again
+        done = subprocess.run(
+            ["sh", "-c", job_script()],
+            env={**env, "TOKEN": FULL},
             capture_output=True,
             text=True,
-            timeout=60,
-            check=True,
-        ).stdout
-        found = dict(re.findall(r"^(timeout|graceful_timeout)\s+= (\d+)$", printed, re.MULTILINE))
-        settings[timeout] = found
-    assert settings == {
-        None: {"timeout": "600", "graceful_timeout": "600"},
-        "900": {"timeout": "900", "graceful_timeout": "900"},
-    }
+            timeout=120,
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert json.loads(done.stdout)["to"] == [TIP]
+    assert version_rows(database_url) == {TIP}
+    refused = subprocess.run(
+        ["sh", "-c", job_script()],
+        env={**env, "TOKEN": READER, "BUILD_ID": "43"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    # The Job fails, so the rollout stops: curl's exit 22, the problem in the Job's log.
+    assert refused.returncode == 22 and "upgrade" in json.loads(refused.stdout)["detail"]
