@@ -40,6 +40,7 @@ def create_app(config: dict | None = None) -> Flask:
         models,
         openapi,
         problems,
+        proxies,
         status_page,
         user_app,
     )
@@ -141,6 +142,7 @@ def create_app(config: dict | None = None) -> Flask:
     api.init_app(app)
     problems.init_app(app)
     openapi.init_app(app)
+    proxies.init_app(app)
     del models  # imported so db.metadata knows the models (flask db migrate)
     return app
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import math
 import os
@@ -71,6 +72,9 @@ def load_config(environ: Mapping[str, str], instance_path: str) -> dict:
         "GRAPHVIZ_TIMEOUT": _seconds(environ, "GRAPHVIZ_TIMEOUT", MAX_GRAPHVIZ_TIMEOUT) or 10.0,
         # Request bodies are a few small fields; anything larger is refused with 413.
         "MAX_CONTENT_LENGTH": int(environ.get("MAX_CONTENT_LENGTH", str(16 * 1024))),
+        # The reverse proxies whose X-Forwarded-For names the client the operation log records
+        # (api/proxies.py): addresses or networks. None trusted: the socket's peer is recorded.
+        "TRUSTED_PROXIES": trusted_proxies(environ.get("TRUSTED_PROXIES")),
         # The JSON log lines of the "api" logger (api.logs): INFO has one per request.
         "LOG_LEVEL": environ.get("LOG_LEVEL", "INFO"),
         # Bearer tokens (api.auth): a JSON list of {"name", "sha256", "scopes"}, inline and/or
@@ -119,6 +123,22 @@ def _count(environ: Mapping[str, str], name: str, default: int, maximum: int) ->
     if not (raw.isascii() and raw.strip().isdigit()) or int(raw) > maximum:
         raise ConfigurationError(f"{name} must be an integer from 0 to {maximum}, not {raw!r}")
     return int(raw)
+
+
+def trusted_proxies(raw: str | None) -> tuple:
+    """TRUSTED_PROXIES: comma-separated IP addresses or networks (``10.0.0.0/8``)."""
+    networks = []
+    for part in (raw or "").split(","):
+        if not part.strip():
+            continue
+        try:
+            networks.append(ipaddress.ip_network(part.strip(), strict=False))
+        except ValueError:
+            raise ConfigurationError(
+                f"TRUSTED_PROXIES must be IP addresses or networks separated by commas "
+                f"(127.0.0.1,10.0.0.0/8), not {part.strip()!r}"
+            ) from None
+    return tuple(networks)
 
 
 def _binds(raw: str | None) -> dict:

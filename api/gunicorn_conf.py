@@ -11,6 +11,10 @@ threads = 4
 worker_class = "api.gunicorn_worker.ProblemWorker"
 # A migration may run for minutes; gunicorn must not kill the worker running it.
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "600"))
+# A stop (systemctl stop, a pod's SIGTERM) waits as long for the migrations running, in a request
+# or Prefer: respond-async: gunicorn's 30 s would kill one mid-revision, which on a database
+# without transactional DDL leaves it half-applied. The unit's or pod's stop timeout sits above.
+graceful_timeout = timeout
 # Above the app's limits (api/limits.py), which then answers what breaks them; past these,
 # gunicorn refuses the request itself, as problem+json too (api/gunicorn_worker.py).
 limit_request_line = limits.SERVER_REQUEST_LINE
@@ -19,6 +23,25 @@ limit_request_fields = limits.SERVER_HEADER_FIELDS
 # No access log: the service writes one JSON line per request (api/logs.py), with the status,
 # duration, request id and token name an access line would lack.
 accesslog = None
+
+
+def _forwarded_allow_ips() -> str | None:
+    """TRUSTED_PROXIES as gunicorn writes networks, or None when unset or malformed (then
+    on_starting stops the start in one line, instead of gunicorn's traceback here)."""
+    from api.config import ConfigurationError, trusted_proxies
+
+    try:
+        networks = trusted_proxies(os.environ.get("TRUSTED_PROXIES"))
+    except ConfigurationError:
+        return None
+    return ",".join(str(network) for network in networks) or None
+
+
+# The proxies whose X-Forwarded-For names the client (api/proxies.py) are the ones whose
+# X-Forwarded-Proto gunicorn believes too; unset, gunicorn's own default (FORWARDED_ALLOW_IPS).
+_trusted = _forwarded_allow_ips()
+if _trusted:
+    forwarded_allow_ips = _trusted
 
 
 def when_ready(server):
