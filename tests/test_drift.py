@@ -166,7 +166,9 @@ def test_a_known_false_positive_stays_out_of_ok(project, start, database_url, ba
     assert marked["false_positive"] is True and marked["rule"] == rule
 
 
-def test_the_operation_log_is_never_drift(projects, tmp_path, monkeypatch, start, postgresql_only):
+def test_the_operation_log_is_never_drift(
+    projects, tmp_path, monkeypatch, start, postgresql_only, forget_imports
+):
     """With include_schemas, autogenerate reads every schema, the log's ``migrateway`` too."""
     built = projects.flask(tmp_path / "schemas", migrate_args="include_schemas=True")
     monkeypatch.syspath_prepend(str(built.root))
