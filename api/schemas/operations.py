@@ -5,7 +5,7 @@ from __future__ import annotations
 from marshmallow import Schema, fields, post_dump
 
 from api.schemas.commands import StepSchema, bind_runs, drop_absent_binds, retries
-from api.schemas.fields import bounded
+from api.schemas.paging import page_of, page_query
 from api.schemas.plan import AcknowledgedSchema
 
 
@@ -83,20 +83,5 @@ class OperationSchema(Schema):
         return drop_absent_binds(data)
 
 
-class OperationPageSchema(Schema):
-    items = fields.List(fields.Nested(OperationSchema))
-    total = fields.Integer()
-    limit = fields.Integer()
-    offset = fields.Integer()
-
-
-class OperationListQuery(Schema):
-    limit = bounded(
-        fields.Integer, 1, 1000, load_default=50, metadata={"description": "At most this many."}
-    )
-    offset = bounded(
-        fields.Integer,
-        0,
-        load_default=0,
-        metadata={"description": "Skip this many operations, newest first."},
-    )
+OperationPageSchema = page_of(OperationSchema, "OperationPageSchema")
+OperationListQuery = page_query("operations", "OperationListQuery")

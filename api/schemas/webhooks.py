@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields
 
-from api.schemas.fields import bounded
+from api.schemas.paging import page_of, page_query
 
 
 class DeliverySchema(Schema):
@@ -37,21 +37,5 @@ class DeliverySchema(Schema):
     delivered_at = fields.DateTime(allow_none=True)
 
 
-class DeliveryPageSchema(Schema):
-    items = fields.List(fields.Nested(DeliverySchema))
-    total = fields.Integer()
-    limit = fields.Integer()
-    offset = fields.Integer()
-
-
-class DeliveryListQuery(Schema):
-    # Paged as GET /operations is.
-    limit = bounded(
-        fields.Integer, 1, 1000, load_default=50, metadata={"description": "At most this many."}
-    )
-    offset = bounded(
-        fields.Integer,
-        0,
-        load_default=0,
-        metadata={"description": "Skip this many deliveries, newest first."},
-    )
+DeliveryPageSchema = page_of(DeliverySchema, "DeliveryPageSchema")
+DeliveryListQuery = page_query("deliveries", "DeliveryListQuery")
