@@ -1,0 +1,30 @@
+"""Many databases, one migrations directory: named targets and the fleet matrix."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+
+from flask import Flask
+
+from api.config import ConfigurationError
+from api.fleet import scope, settings
+from api.fleet.registry import Fleet
+
+
+def init_app(app: Flask, common: dict, app_context: Callable[[], AbstractContextManager] | None):
+    """Read the targets and keep their (lazily made) services in ``app.extensions``.
+
+    :raises ConfigurationError: the target list is malformed (the service does not start).
+    """
+    from api.fleet.services import builder
+
+    try:
+        targets = settings.load(
+            app.config.get("MIGRATEWAY_TARGETS"), app.config.get("MIGRATEWAY_TARGETS_FILE")
+        )
+    except ValueError as exc:
+        raise ConfigurationError(str(exc)) from None
+    build = builder(common, app_context, app.config["DB_CONNECT_TIMEOUT"])
+    app.extensions["migrateway_targets"] = Fleet(targets, build)
+    scope.init_app(app)
