@@ -7,6 +7,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 
 import pytest
 
@@ -239,8 +240,6 @@ def test_a_slow_target_does_not_hold_the_page(migrations, tmp_path, sqlite_only)
         }
     )
     try:
-        import time
-
         started = time.monotonic()
         page = authorized(app.test_client()).get("/targets").get_json()
         assert time.monotonic() - started < 5
@@ -303,3 +302,23 @@ def test_per_target_rules_exist_for_every_write(fleet_app, sqlite_only):
     for method, rule in WRITE_SCOPES:
         assert PREFIX_RULE + rule in rules
         assert required_scope(method, PREFIX_RULE + rule) == WRITE_SCOPES[(method, rule)]
+
+
+def test_an_asynchronous_write_on_a_target_points_at_its_log(fleet, sqlite_only):
+    r = fleet.post("/targets/two/upgrade", json={}, headers={"Prefer": "respond-async"})
+    assert r.status_code == 202, r.get_json()
+    op_id = r.get_json()["id"]
+    assert r.headers["Location"] == f"/targets/two/operations/{op_id}"
+    for _ in range(200):
+        op = fleet.get(r.headers["Location"]).get_json()
+        if op["status"] != "running":
+            break
+        time.sleep(0.05)
+    assert op["status"] == "succeeded" and op["to"] == [TIP]
+    assert fleet.get("/targets/one/operations").get_json()["total"] == 0
+
+
+def test_without_targets_the_matrix_is_empty(client, sqlite_only):
+    assert client.get("/targets").get_json() == {"items": [], "total": 0, "limit": 50, "offset": 0}
+    r = client.get("/targets/any/current")
+    assert r.status_code == 404 and r.get_json()["type"].endswith("unknown-target")
