@@ -263,6 +263,7 @@ BAD_LISTS = [
     ('[{"name": "a", "url": "not a url"}]', "'url' is not a database URL"),
     ('[{"name": "a", "url": "sqlite://", "schema": "t1"}]', "not supported yet"),
     ('[{"name": "a", "url": "sqlite://", "extra": 1}]', "unknown keys ['extra']"),
+    ('[{"name": "a", "url": "nosuchdb://h/x"}]', "'a': its database driver cannot be loaded"),
 ]
 
 

@@ -25,6 +25,24 @@ def init_app(app: Flask, common: dict, app_context: Callable[[], AbstractContext
         )
     except ValueError as exc:
         raise ConfigurationError(str(exc)) from None
+    for target in targets:
+        _check_driver(target)
     build = builder(common, app_context, app.config["DB_CONNECT_TIMEOUT"])
     app.extensions["migrateway_targets"] = Fleet(targets, build)
     scope.init_app(app)
+
+
+def _check_driver(target: settings.Target) -> None:
+    """Refuse at start a target whose database driver is not installed: found at its first
+    request instead, it would be a 500 on a service that looked healthy."""
+    from sqlalchemy.engine import make_url
+
+    from api.service.drivers import sync_url
+
+    try:
+        make_url(sync_url(target.url)).get_dialect().import_dbapi()
+    except Exception as exc:  # NoSuchModuleError, ImportError: the message names the driver
+        raise ConfigurationError(
+            f"target {target.name!r}: its database driver cannot be loaded "
+            f"({type(exc).__name__}: {str(exc).splitlines()[0][:200]})"
+        ) from None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -10,6 +11,8 @@ from flask import Flask
 
 from api.exceptions import DatabaseUnavailable, Problem
 from api.fleet.registry import Fleet
+
+log = logging.getLogger(__name__)
 
 # Reads run in a few threads: each mostly waits on its database, and a larger pool would
 # only open more connections at once.
@@ -42,6 +45,9 @@ def read_row(app: Flask, fleet: Fleet, name: str) -> Row:
             return Row(name, reachable=False)
         except Problem as problem:
             return Row(name, reachable=True, problem=problem.slug)
+        except Exception:  # a row, never the page's error; the log has the cause
+            log.exception("reading target %s failed", name)
+            return Row(name, reachable=False, problem="internal-error")
         return Row(
             name,
             reachable=True,
