@@ -34,6 +34,7 @@ def create_app(config: dict | None = None) -> Flask:
     from api import (
         auth,
         cli,
+        fleet,
         graph_picture,
         limits,
         logs,
@@ -55,6 +56,7 @@ def create_app(config: dict | None = None) -> Flask:
         plan,
         revisions,
         status,
+        targets,
         verify,
     )
     from api.service import MigrationService
@@ -101,21 +103,26 @@ def create_app(config: dict | None = None) -> Flask:
             engines = {DEFAULT: engines[DEFAULT], **user.binds()}
         for engine in engines.values():
             bound_unanswered_waits(engine, app.config["DB_CONNECT_TIMEOUT"])
-        app.extensions["migrateway"] = MigrationService(
+        # What every target's service shares with DATABASE_URL's.
+        common = dict(
             migrate=migrate_state.migrate,
-            engine=db.engine,  # made by Flask-SQLAlchemy's init_app, once per app
             directory=app.config["MIGRATIONS_DIR"],
-            database_url=app.config["DATABASE_URL"],
             version_table=version_table,
-            app_context=user.app.app_context if user else None,
             alembic_config=app.config["ALEMBIC_CONFIG"],
             app_root=user.project_root if user else None,
-            engines=engines,
             ddl_locks=DdlLockPolicy(app.config["DDL_LOCK_TIMEOUT"], app.config["DDL_LOCK_RETRIES"]),
             # Without MIGRATEWAY_APP, env.py sees the service's own models: they are the
             # directory's only when it is the embedded one (model drift compares them).
             models_known=user is not None or _is_embedded(app.config["MIGRATIONS_DIR"]),
         )
+        app.extensions["migrateway"] = MigrationService(
+            engine=db.engine,  # made by Flask-SQLAlchemy's init_app, once per app
+            database_url=app.config["DATABASE_URL"],
+            app_context=user.app.app_context if user else None,
+            engines=engines,
+            **common,
+        )
+    fleet.init_app(app, common, user.app.app_context if user else None)
     cli.init_app(app, user)
     webhooks.init_app(app, app.extensions["migrateway"])
 
@@ -132,7 +139,8 @@ def create_app(config: dict | None = None) -> Flask:
         metrics,
         verify,
     )
-    for module in modules:
+    targets.add_scoped_routes([module.ns for module in modules])
+    for module in (*modules, targets):
         if module.ns not in api.namespaces:
             api.add_namespace(module.ns)
     logs.init_app(app)

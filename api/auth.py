@@ -8,6 +8,7 @@ import re
 from flask import Flask, current_app, g, request
 
 from api import exceptions, tokens
+from api.fleet.scope import unscoped_rule
 
 # Readable without a token, so a person can explore the API (and find /health) first, and a
 # load balancer can probe /ready (whose answer names no URL and no revision). The status page
@@ -55,7 +56,8 @@ def required_scope(method: str, rule: str) -> str | None:
     """The scope a call on a routed URL needs; None when no scope allows it."""
     if method in READ_METHODS:
         return "read"
-    return WRITE_SCOPES.get((method, rule))
+    # /targets/<target>/upgrade needs what /upgrade needs.
+    return WRITE_SCOPES.get((method, unscoped_rule(rule)))
 
 
 def authenticate(header: str | None, known: tuple[tokens.Token, ...]) -> tokens.Token:

@@ -21,6 +21,7 @@ EMBEDDED_MIGRATIONS = PROJECT_ROOT / "migrations"
 MAX_DDL_LOCK_TIMEOUT = 600.0
 MAX_DDL_LOCK_RETRIES = 10
 MAX_GRAPHVIZ_TIMEOUT = 300.0
+MAX_TARGET_READ_TIMEOUT = 120.0
 # The bounds of WEBHOOK_RETRY_SECONDS (a day) and WEBHOOK_TIMEOUT (seconds).
 MAX_WEBHOOK_RETRY = 86400.0
 MAX_WEBHOOK_TIMEOUT = 60.0
@@ -84,6 +85,13 @@ def load_config(environ: Mapping[str, str], instance_path: str) -> dict:
         "MIGRATEWAY_TOKENS_FILE": environ.get("MIGRATEWAY_TOKENS_FILE")
         or (os.path.join(instance_path, "tokens.json") if embedded else None),
         "CREATE_LOCAL_TOKEN": embedded,
+        # Named databases the same migrations directory runs on (api/fleet/): a JSON list of
+        # {"name", "url"}, inline and/or in a file; each is served under /targets/<name>/.
+        # GET /targets gives up on a target that has not answered in TARGET_READ_TIMEOUT s.
+        "MIGRATEWAY_TARGETS": environ.get("MIGRATEWAY_TARGETS") or None,
+        "MIGRATEWAY_TARGETS_FILE": environ.get("MIGRATEWAY_TARGETS_FILE") or None,
+        "TARGET_READ_TIMEOUT": _seconds(environ, "TARGET_READ_TIMEOUT", MAX_TARGET_READ_TIMEOUT)
+        or 10.0,
         # Where and what to POST when an operation ends (api/webhooks/): a JSON list of
         # {"url", "secret", "events"}; each delivery is retried for WEBHOOK_RETRY_SECONDS in
         # all, each attempt given WEBHOOK_TIMEOUT seconds to answer.

@@ -192,6 +192,12 @@ class UnknownOperation(Problem):
     title = "Unknown operation"
 
 
+class UnknownTarget(Problem):
+    status = 404
+    slug = "unknown-target"
+    title = "Unknown target"
+
+
 class AlreadyDone(Exception):
     """Not an error: a request with this Idempotency-Key was answered while this one waited
     for the lock. Carries that operation so the caller can replay its answer."""

@@ -55,12 +55,18 @@ def query_params(schema: type[Schema], location: str = "query") -> dict:
 PROBLEM_EXAMPLES = "x-problem-examples"
 
 
-def finish_spec(spec: dict, problem_media_type: str, auth_problems: dict[str, dict]) -> dict:
+def finish_spec(
+    spec: dict,
+    problem_media_type: str,
+    auth_problems: dict[str, dict],
+    target_problems: dict[str, dict] | None = None,
+) -> dict:
     """Add to RESTX's spec what it cannot declare API-wide: the problem media type, the 401
     and 403 of every operation a token guards (``auth_problems``, as
     api.problems.problem_responses gives them), each problem status's own example, whether a
-    body is required (as its schema says), and the revision-target constraints of every URL
-    variable that names a revision (api.resources.parsing checks them)."""
+    body is required (as its schema says), the revision-target constraints of every URL
+    variable that names a revision (api.resources.parsing checks them), and the problems of
+    naming a target (``target_problems``) on every call under /targets/{target}/."""
     spec["produces"] = [*spec.get("produces", []), problem_media_type]
     guarded = spec.get("security")
     definitions = spec.get("definitions", {})
@@ -77,6 +83,8 @@ def finish_spec(spec: dict, problem_media_type: str, auth_problems: dict[str, di
                 for status, problem in auth_problems.items():
                     responses.setdefault(status, {"description": problem["description"]})
                     examples.setdefault(status, problem["example"])
+            if path.startswith(TARGET_PATH):
+                _add_problems(responses, examples, target_problems or {})
             for status, example in examples.items():
                 # allOf: a $ref takes no sibling keywords, and Swagger UI shows this example
                 # whichever response media type is selected.
@@ -85,6 +93,22 @@ def finish_spec(spec: dict, problem_media_type: str, auth_problems: dict[str, di
                     "example": {**example, "instance": path},
                 }
     return spec
+
+
+# The per-target copies of the calls (api/resources/targets.py), as Swagger writes them.
+TARGET_PATH = "/targets/{target}/"
+
+
+def _add_problems(responses: dict, examples: dict, problems: dict[str, dict]) -> None:
+    # Beside the call's own problems of the same status (an unknown revision is 404 too),
+    # whose example stays first.
+    for status, problem in problems.items():
+        if status in responses:
+            slugs = problem["description"].partition(": ")[2]
+            responses[status]["description"] += ", " + slugs
+        else:
+            responses[status] = {"description": problem["description"]}
+        examples.setdefault(status, problem["example"])
 
 
 def _require_body_as_its_schema(parameters: list[dict], definitions: dict) -> None:

@@ -13,7 +13,7 @@ from flask_restx import Api
 from flask_restx.swagger import Swagger
 from werkzeug.exceptions import HTTPException
 
-from api.exceptions import Forbidden, Problem, Unauthorized
+from api.exceptions import Forbidden, Problem, Unauthorized, UnknownTarget
 from api.openapi import finish_spec
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
@@ -129,6 +129,7 @@ class ProblemApi(Api):
                         Swagger(self).as_dict(),
                         PROBLEM_MEDIA_TYPE,
                         problem_responses(Unauthorized, Forbidden),
+                        problem_responses(UnknownTarget),
                     )
         return self._schema
 

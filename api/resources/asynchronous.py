@@ -9,6 +9,7 @@ from dataclasses import replace
 from flask import current_app, g
 
 from api import exceptions
+from api.fleet.scope import url_prefix
 from api.schemas.operations import OperationSchema
 from api.service import service
 from api.service.context import CallContext
@@ -67,7 +68,10 @@ def start(call: Callable[..., Outcome], ctx: CallContext) -> Outcome:
 
 def accepted(op_id: str) -> tuple[dict, dict]:
     """The body and headers of a 202 for operation ``op_id``."""
-    headers = {"Location": f"/operations/{op_id}", "Preference-Applied": "respond-async"}
+    headers = {
+        "Location": f"{url_prefix()}/operations/{op_id}",
+        "Preference-Applied": "respond-async",
+    }
     try:
         body = _operation.dump(service().operation(op_id))
     except exceptions.DatabaseUnavailable:

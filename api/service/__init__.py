@@ -15,6 +15,7 @@ from alembic.config import Config
 from flask import current_app
 from sqlalchemy import Engine
 
+from api.fleet.scope import current_target
 from api.service import commands, drift
 from api.service.alembic_env import ROOTS, build_config
 from api.service.bind_runs import for_bind
@@ -279,5 +280,12 @@ class MigrationService(LogReads, Integrity):
 
 
 def service() -> MigrationService:
-    """The service of the current app."""
-    return current_app.extensions["migrateway"]
+    """The service of the current app: DATABASE_URL's, or the named target's under
+    ``/targets/<name>/...``.
+
+    :raises UnknownTarget:
+    """
+    name = current_target()
+    if name is None:
+        return current_app.extensions["migrateway"]
+    return current_app.extensions["migrateway_targets"].service(name)

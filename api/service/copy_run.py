@@ -57,7 +57,7 @@ def run_on_copy(
                 # and a connection handed in (the cookbook's, this project's env.py).
                 config.set_main_option("sqlalchemy.url", url)
                 config.attributes["connection"] = connection
-                with svc.app_context(), _app_on(engine):
+                with svc.app_context(), app_on(engine):
                     run_env(
                         config,
                         graph.script,
@@ -71,7 +71,7 @@ def run_on_copy(
 
 
 @contextmanager
-def _app_on(engine: sa.Engine) -> Iterator[None]:
+def app_on(engine: sa.Engine) -> Iterator[None]:
     """An app context in which Flask-Migrate's ``db.engine`` is ``engine``: the third way env.py
     finds its database (Flask-Migrate's template asks the app's Flask-SQLAlchemy ``db``).
 

@@ -1,0 +1,53 @@
+"""The targets of one process: a MigrationService per target, made on first use."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+
+from api.exceptions import UnknownTarget
+from api.fleet.settings import Target
+
+
+class Fleet:
+    """The named targets and their services.
+
+    A service (with its engine and pool) is made the first time its target is used, so a list
+    of hundreds of targets opens nothing at start. Each brings its own lock key, operation log
+    and idempotency, since all three live in or beside its database.
+    """
+
+    def __init__(self, targets: tuple[Target, ...], build: Callable[[Target], object]):
+        """``build``: the MigrationService of one target."""
+        self.targets = targets
+        self._by_name = {t.name: t for t in targets}
+        self._build = build
+        self._services: dict[str, object] = {}
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self.targets)
+
+    def service(self, name: str):
+        """The service of target ``name``.
+
+        :raises UnknownTarget:
+        """
+        found = self._services.get(name)
+        if found is not None:
+            return found
+        target = self._by_name.get(name)
+        if target is None:
+            raise UnknownTarget(
+                f"No target is named {name!r}. GET /targets lists them.", target=name[:100]
+            )
+        with self._lock:  # two first requests at once must share one engine
+            if name not in self._services:
+                self._services[name] = self._build(target)
+            return self._services[name]
+
+    def dispose(self) -> None:
+        """Close the pooled connections of every target's service made so far."""
+        with self._lock:
+            for svc in self._services.values():
+                svc.engine.dispose()
