@@ -103,3 +103,33 @@ def test_the_schema_shows_fields_of_the_record():
     # The record may hold more (the saved answer, the request's hash) than the API shows.
     attributes = {field.attribute or name for name, field in OperationSchema().fields.items()}
     assert attributes <= {name for name in dir(Operation) if not name.startswith("_")}
+
+
+def test_an_ending_the_log_did_not_take_at_once_is_written_before_the_lock_goes(
+    app, client, sqlite_only
+):
+    """A busy log refused the first write of an operation's end. The write answers only once
+    the ending is written: released with the record still 'running', the lock would let
+    another process call the operation interrupted (seen as a flaky 409 under load)."""
+    svc = app.extensions["migrateway"]
+    refused = []
+
+    def busy_once(conn, cursor, statement, parameters, context, executemany):
+        ending = statement.startswith("UPDATE operations") and "succeeded" in str(parameters)
+        if not refused and ending:
+            refused.append(statement)
+            raise sa.exc.OperationalError(statement, parameters, Exception("database is locked"))
+
+    assert client.post("/upgrade", json={"target": "+1"}).status_code == 200  # the log exists
+    sa.event.listen(svc.oplog.engine, "before_cursor_execute", busy_once)
+    try:
+        r = client.post("/upgrade", json={"target": "+1"})
+        assert r.status_code == 200, r.get_json()
+        assert refused, "the ending was never refused: the test proves nothing"
+        with svc.oplog.engine.connect() as conn:
+            status = conn.exec_driver_sql(
+                "SELECT status FROM operations WHERE id = ?", (r.get_json()["operation_id"],)
+            ).scalar()
+        assert status == "succeeded"
+    finally:
+        sa.event.remove(svc.oplog.engine, "before_cursor_execute", busy_once)

@@ -103,6 +103,12 @@ def run(svc: MigrationService, write: Write, ctx: CallContext) -> idempotency.Ou
                 if keep and recorded:
                     idempotency.keep_problem(svc.oplog, recorded[0], problem)
                 raise
+            finally:
+                # An ending the database did not take at once (a busy log) is written before
+                # the lock goes: with the lock free and the record 'running', another process
+                # would call the operation interrupted.
+                if recorded:
+                    svc.oplog.settle(recorded[0])
             result.duration_ms = elapsed_ms(start)
             if keep:
                 idempotency.keep(svc.oplog, result.operation_id, result)

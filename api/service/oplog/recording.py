@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
 import sqlalchemy as sa
@@ -113,6 +114,17 @@ class OperationLog(LogReads, AppliedLog):
             also=revisions.write if revisions else None,
         )
         self._ended()
+
+    def settle(self, op_id: str, seconds: float = 2.0) -> None:
+        """Try for up to ``seconds`` to write what is kept of ``op_id`` (its ending, when the
+        database could not take it at once); past that, it stays kept for the retries."""
+        deadline = time.monotonic() + seconds
+        while self._unwritten.holds(op_id) and time.monotonic() < deadline:
+            try:
+                with self._connect():
+                    pass
+            except exceptions.DatabaseUnavailable:
+                time.sleep(0.1)
 
     def progress(self, op_id: str, steps_done: int, running_revision: str | None) -> None:
         """Record how far a running operation has come (if the database can take it: a

@@ -67,11 +67,9 @@ def _exists(log: LogStore) -> bool:
 
 
 def _ensure(log: LogStore) -> None:
-    """A log made by an earlier version has its operations table but not this one."""
+    """The table is on the log's MetaData: the log makes it with its own, and adds it to a log
+    made by an earlier version (store.py) without racing another process for it."""
     if getattr(log, "_snapshots_ready", False):
         return
     log.ensure()
-    with log._connect() as conn:
-        schema_snapshots.create(conn, checkfirst=True)
-        conn.commit()
     log._snapshots_ready = True

@@ -9,6 +9,7 @@ from contextlib import contextmanager
 
 import sqlalchemy as sa
 from sqlalchemy import Engine
+from sqlalchemy.schema import CreateIndex, CreateTable
 
 from api.service.database import reachable
 from api.service.oplog.record import Operation, operations
@@ -83,15 +84,14 @@ class LogStore:
 
 
 def _create_tables(conn) -> None:
-    """Create the log's tables that are missing. Another worker or replica may create one
-    between the check and the CREATE ("already exists"): then looking again finds it."""
-    try:
-        Operation.metadata.create_all(conn, checkfirst=True)
-        conn.commit()
-    except sa.exc.DBAPIError:
-        conn.rollback()
-        Operation.metadata.create_all(conn, checkfirst=True)
-        conn.commit()
+    """Create the log's tables that are missing, with CREATE ... IF NOT EXISTS: another worker
+    or replica may create one between a check and a CREATE, and on SQLite a retry of
+    create_all(checkfirst=True) still failed "already exists" (seen under two test workers)."""
+    for table in Operation.metadata.sorted_tables:
+        conn.execute(CreateTable(table, if_not_exists=True))
+        for index in table.indexes:
+            conn.execute(CreateIndex(index, if_not_exists=True))
+    conn.commit()
 
 
 def _add_missing_columns(conn, schema: str | None) -> None:

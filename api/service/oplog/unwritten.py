@@ -43,6 +43,11 @@ class Unwritten:
     def __bool__(self) -> bool:
         return bool(self._kept) or self._writing.locked()
 
+    def holds(self, op_id: str) -> bool:
+        """Whether an update of ``op_id`` is still kept (not yet written)."""
+        with self._lock:
+            return op_id in self._kept
+
     def update(
         self, op_id: str, values: dict, also: Callable[[sa.Connection], None] | None = None
     ) -> None:
