@@ -128,19 +128,19 @@ def _under_lock(
     heads = svc.bind_heads()
     before = heads[DEFAULT]
     check_preconditions(svc, write.kind, write.sql, before, write.resolves, ctx)
-    planned = 0
+    chains: dict[str, list] = {}  # bind -> the steps from where it is
     recorder = AppliedRecorder(svc, graph, write.kind)
     with loss_guard.planned_since(write, before):
         for name, bind_before in heads.items():
             with bind_runs.for_bind(name) if svc.binds.multi else nullcontext():
-                steps = planned_steps(graph, write, bind_before)
-            planned += len(steps)
+                chains[name] = planned_steps(graph, write, bind_before)
             if not write.sql:
-                recorder.prepare(steps)
+                recorder.prepare(chains[name])
+    planned = sum(len(steps) for steps in chains.values())
     acknowledged = accepted = None
     if write.kind != "stamp" and not write.sql and (planned or write.plan_id):
-        accepted = integrity_gate.check(svc, graph, write, heads)
-        acknowledged = loss_guard.check(svc, graph, config, write, heads, recorder.take_sql)
+        accepted = integrity_gate.check(svc, graph, write, chains)
+        acknowledged = loss_guard.check(svc, graph, config, write, heads, chains, recorder.take_sql)
     op = svc.oplog.start(
         kind=write.kind,
         actor=ctx.actor,

@@ -15,10 +15,11 @@ if TYPE_CHECKING:
 
 
 def check(
-    svc: MigrationService, graph: RevisionGraph, write, heads: dict[str, tuple[str, ...]]
+    svc: MigrationService, graph: RevisionGraph, write, chains: dict[str, list]
 ) -> list[dict] | None:
-    """Refuse ``write`` when its chain runs a changed or missing revision that it does not
-    accept; return what the operation log records as accepted (None when nothing was).
+    """Refuse ``write`` when its chain (``chains``: bind -> Alembic's steps from where it is)
+    runs a changed or missing revision that it does not accept; return what the operation log
+    records as accepted (None when nothing was).
 
     :raises IntegrityCheckFailed:
     """
@@ -28,8 +29,8 @@ def check(
     if not rows:  # nothing recorded (yet): nothing to hold a file against
         return None
     flagged = []
-    for bind, before in heads.items():
-        for step in write.plan(graph, before):
+    for bind, steps in chains.items():
+        for step in steps:
             rev = step.revision.revision
             row = rows.get((bind, rev))
             if row is None:

@@ -25,18 +25,20 @@ def check(
     config: Config,
     write,
     heads: dict[str, tuple[str, ...]],
+    chains: dict[str, list],
     on_plan: Callable[[Plan], None] | None = None,
 ) -> dict | None:
     """Refuse ``write`` when its plan destroys existing data unacknowledged; return what the
-    operation log records as acknowledged (None when nothing was). ``on_plan`` is given the
-    plan, where one was made (its SQL is recorded with the revisions applied).
+    operation log records as acknowledged (None when nothing was). ``chains``: each bind's
+    steps from ``heads``, as Alembic plans them. ``on_plan`` is given the plan, where one was
+    made (its SQL is recorded with the revisions applied).
 
     :raises UnacknowledgedDataLoss: a blocking finding, and no ``plan_id``.
     :raises PreconditionFailed: a ``plan_id`` that is not this plan's (the database or the
         files moved since it was made).
     :raises DryRunFailed, DatabaseUnavailable:
     """
-    if write.plan_id is None and _only_creating(graph, write, heads):
+    if write.plan_id is None and _only_creating(chains):
         return None
     try:
         plan = make_plan(svc, graph, config, write, heads, undo=False, all_facts=False)
@@ -80,12 +82,12 @@ def planned_since(write, current: tuple[str, ...]) -> Iterator[None]:
         ) from refused
 
 
-def _only_creating(graph: RevisionGraph, write, heads: dict[str, tuple[str, ...]]) -> bool:
+def _only_creating(chains: dict[str, list]) -> bool:
     """Every step of the chain, on every bind, provably destroys nothing."""
     return all(
         cannot_destroy(step.revision.module, step.is_upgrade)
-        for before in heads.values()
-        for step in write.plan(graph, before)
+        for steps in chains.values()
+        for step in steps
     )
 
 
