@@ -54,7 +54,11 @@ def replay(op: Operation, request_hash: str | None) -> Outcome:
             operation_id=op.id,
         )
     if op.response_status is None:
-        return _from_record(op)
+        try:
+            return _from_record(op)
+        except exceptions.Problem as problem:
+            problem.headers["Idempotent-Replayed"] = "true"
+            raise
     kept = json.loads(op.response_body or "null")
     if isinstance(kept, dict) and "result" in kept:
         result = kept["result"]
@@ -79,7 +83,11 @@ def keep(oplog: OperationLog, op_id: str, outcome: RunResult | Accepted) -> None
 
 
 def keep_problem(oplog: OperationLog, op_id: str, problem: exceptions.Problem) -> None:
-    """Keep the problem given for operation ``op_id``."""
+    """Keep the problem given for operation ``op_id``; never a 503: it tells the client to
+    retry, and replayed it would tell every retry the same, forever. A retry is answered from
+    the operation's record instead, once the database can be read."""
+    if problem.status == 503:
+        return
     kept = {"slug": problem.slug, "detail": problem.detail, "extra": problem.extra}
     oplog.save_response(op_id, problem.status, json.dumps({"problem": kept}))
 
