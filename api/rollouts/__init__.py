@@ -1,0 +1,1 @@
+"""Rollouts: one change to many targets, in waves."""
