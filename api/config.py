@@ -92,6 +92,9 @@ def load_config(environ: Mapping[str, str], instance_path: str) -> dict:
         "MIGRATEWAY_TARGETS_FILE": environ.get("MIGRATEWAY_TARGETS_FILE") or None,
         "TARGET_READ_TIMEOUT": _seconds(environ, "TARGET_READ_TIMEOUT", MAX_TARGET_READ_TIMEOUT)
         or 10.0,
+        # How many worker processes inside the service run a rollout's targets when Celery is
+        # not used (api/rollouts/pool.py); unset: one per CPU.
+        "ROLLOUT_WORKERS": _count(environ, "ROLLOUT_WORKERS", 0, 64) or None,
         # Where and what to POST when an operation ends (api/webhooks/): a JSON list of
         # {"url", "secret", "events"}; each delivery is retried for WEBHOOK_RETRY_SECONDS in
         # all, each attempt given WEBHOOK_TIMEOUT seconds to answer.
