@@ -245,3 +245,7 @@ def test_schema_needs_postgresql(migrations, tmp_path, sqlite_only):
         with pytest.raises(ConfigurationError, match="needs a PostgreSQL URL") as err:
             _app(migrations, tmp_path, [entry])
         assert "\n" not in str(err.value)
+    # One version table schema for every tenant would be one version table for all of them.
+    tenant = {"name": "a", "url": "postgresql://postgres@127.0.0.1/x", "schema": "t"}
+    with pytest.raises(ConfigurationError, match="VERSION_TABLE_SCHEMA cannot be set"):
+        _app(migrations, tmp_path, [tenant], VERSION_TABLE_SCHEMA="versions")
