@@ -109,6 +109,16 @@ class Fleet:
                 self._services[target] = self._build(target)
             return self._services[target]
 
+    def release(self, name: str) -> None:
+        """Forget target ``name``'s service and close its connections (made again on its next
+        use): a worker process runs each target of a rollout once, and a thousand open pools
+        would exhaust the database's connections and the process's files."""
+        target = self._by_name.get(name)
+        with self._lock:
+            svc = self._services.pop(target, None) if target is not None else None
+        if svc is not None:
+            svc.dispose()
+
     def dispose(self) -> None:
         """Close the pooled connections of every target's service made so far."""
         with self._lock:
