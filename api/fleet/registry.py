@@ -28,6 +28,18 @@ class Fleet:
     def __len__(self) -> int:
         return len(self.targets)
 
+    def target(self, name: str) -> Target:
+        """The target named ``name``.
+
+        :raises UnknownTarget:
+        """
+        target = self._by_name.get(name)
+        if target is None:
+            raise UnknownTarget(
+                f"No target is named {name!r}. GET /targets lists them.", target=name[:100]
+            )
+        return target
+
     def service(self, name: str):
         """The service of target ``name``.
 
@@ -36,11 +48,7 @@ class Fleet:
         found = self._services.get(name)
         if found is not None:
             return found
-        target = self._by_name.get(name)
-        if target is None:
-            raise UnknownTarget(
-                f"No target is named {name!r}. GET /targets lists them.", target=name[:100]
-            )
+        target = self.target(name)
         with self._lock:  # two first requests at once must share one engine
             if name not in self._services:
                 self._services[name] = self._build(target)
