@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -35,12 +36,39 @@ class Row:
     problem: str | None = None
 
 
-def read_row(app: Flask, fleet: Fleet, name: str) -> Row:
+class Verdicts:
+    """Where a target's version rows stand against the graph (up to date, how many pending,
+    or a problem), worked out once per listing for each distinct set of rows: most of a fleet
+    sits at the same few revisions. The graph is DATABASE_URL's service's: the directory is
+    the one every target shares."""
+
+    def __init__(self, app: Flask):
+        self._app = app
+        self._memo: dict[tuple[str, ...], tuple[bool, int] | str] = {}
+        self._lock = threading.Lock()
+
+    def of(self, heads: tuple[str, ...]) -> tuple[bool, int] | str:
+        """(up to date, pending count), or the problem slug (a revision the directory lacks,
+        a directory that does not load)."""
+        found = self._memo.get(heads)
+        if found is None:
+            with self._lock, self._app.app_context():
+                try:
+                    graph = self._app.extensions["migrateway"].graph()
+                    graph.check_known(heads)
+                    found = (set(heads) == set(graph.heads), len(graph.pending(heads)))
+                except Problem as problem:
+                    found = problem.slug
+                self._memo[heads] = found
+        return found
+
+
+def read_row(app: Flask, fleet: Fleet, name: str, verdicts: Verdicts | None = None) -> Row:
     """The state of one target; an unreachable database is a row, not an error."""
+    quick = _quick_row(app, fleet, name, verdicts or Verdicts(app))
+    if quick is not None:
+        return quick
     with app.app_context():
-        quick = _quick_row(app, fleet, name)
-        if quick is not None:
-            return quick
         svc = fleet.service(name)
         try:
             state = svc.current()
@@ -62,28 +90,27 @@ def read_row(app: Flask, fleet: Fleet, name: str) -> Row:
         )
 
 
-def _quick_row(app: Flask, fleet: Fleet, name: str) -> Row | None:
-    """The row of a SQLite target read without making its service (api/fleet/quick_read.py),
-    against the graph DATABASE_URL's service holds (the directory is the same); None when
-    the target's service must answer."""
+def _quick_row(app: Flask, fleet: Fleet, name: str, verdicts: Verdicts) -> Row | None:
+    """The row of a SQLite target read without making its service (api/fleet/quick_read.py);
+    None when the target's service must answer."""
     path = quick_read.sqlite_path(fleet.target(name).url)
     if path is None:
         return None
-    main = app.extensions["migrateway"]
-    status = quick_read.read(path, main.version_table)
+    status = quick_read.read(path, app.extensions["migrateway"].version_table)
     if status is None:
         return None
-    try:
-        graph = main.graph()
-        graph.check_known(status.heads)
-    except Problem as problem:
-        return Row(name, reachable=True, problem=problem.slug)
+    if status is quick_read.NOT_A_DATABASE:
+        return Row(name, reachable=False)
+    verdict = verdicts.of(status.heads)
+    if isinstance(verdict, str):
+        return Row(name, reachable=True, problem=verdict)
+    up_to_date, pending = verdict
     return Row(
         name,
         reachable=True,
         current=status.heads,
-        up_to_date=set(status.heads) == set(graph.heads),
-        pending=len(graph.pending(status.heads)),
+        up_to_date=up_to_date,
+        pending=pending,
         last_operation=status.last_operation,
     )
 
@@ -102,9 +129,11 @@ def read_rows(app: Flask, fleet: Fleet, names: list[str], timeout: float) -> lis
     # Past this, a read still queued behind stuck ones is given up too.
     deadline = time.monotonic() + timeout * (len(names) // workers + 2)
 
+    verdicts = Verdicts(app)
+
     def timed(name: str) -> Row:
         started[name] = time.monotonic()
-        return read_row(app, fleet, name)
+        return read_row(app, fleet, name, verdicts)
 
     try:
         futures = [(name, pool.submit(timed, name)) for name in names]

@@ -70,8 +70,14 @@ def sqlite_path(url: str) -> str | None:
     return path
 
 
+# A file that is not a SQLite database: the service answers 503 database-unavailable for it,
+# a row with ``reachable`` false; answered here, it costs no service.
+NOT_A_DATABASE = Status((), None)
+
+
 def read(path: str, table: VersionTable) -> Status | None:
-    """The status of the SQLite database at ``path``; None: ask the service instead.
+    """The status of the SQLite database at ``path``, or NOT_A_DATABASE; None: ask the
+    service instead.
 
     Never creates a file: a missing database is at base, a missing log has no operation.
     """
@@ -79,8 +85,9 @@ def read(path: str, table: VersionTable) -> Status | None:
         return None
     try:
         heads = _versions(path, table.name)
-        if heads is None:
-            return None
+    except sqlite3.DatabaseError as exc:
+        return NOT_A_DATABASE if _not_a_database(exc) else None
+    try:
         last = _last_operation(f"{path}.operations.sqlite")  # where the service keeps it
     except sqlite3.Error:
         return None
@@ -89,13 +96,20 @@ def read(path: str, table: VersionTable) -> Status | None:
     return Status(heads, last)
 
 
+def _not_a_database(exc: sqlite3.DatabaseError) -> bool:
+    code = getattr(exc, "sqlite_errorcode", None)  # Python 3.11+
+    if code is not None:
+        return code == sqlite3.SQLITE_NOTADB
+    return str(exc) == "file is not a database"
+
+
 def _connect(path: str) -> sqlite3.Connection:
     # Read-only and by URI: a file that is missing raises instead of being created.
     uri = "file:" + path.replace("?", "%3f").replace("#", "%23") + "?mode=ro"
     return sqlite3.connect(uri, uri=True, timeout=1.0, check_same_thread=False)
 
 
-def _versions(path: str, name: str) -> tuple[str, ...] | None:
+def _versions(path: str, name: str) -> tuple[str, ...]:
     if not os.path.exists(path):
         return ()
     quoted = '"' + name.replace('"', '""') + '"'
