@@ -131,3 +131,18 @@ def test_a_listing_leaves_no_file_open_per_target(make_app, tmp_path, sqlite_onl
     # A service per target kept two SQLite files open each (its database's pool and its
     # log's): 600 here.
     assert _open_files() - before < 20
+
+
+def test_the_targets_share_one_parsed_graph(make_app, tmp_path, sqlite_only):
+    app = make_app([_target(tmp_path, "a"), _target(tmp_path, "b")])
+    fleet = app.extensions["migrateway_targets"]
+    with app.app_context():
+        first, second = fleet.service("a"), fleet.service("b")
+        assert first.graph() is second.graph()
+        # A write's own Config (its URL is its target's) is answered from the same graph.
+        assert second.graph(second.config()) is first.graph()
+    assert authorized(app.test_client()).post("/targets/b/upgrade", json={}).status_code == 200
+    assert {
+        r["name"]: r["current"]
+        for r in authorized(app.test_client()).get("/targets").get_json()["items"]
+    } == {"a": [], "b": [TIP]}
