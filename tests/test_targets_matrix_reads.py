@@ -146,3 +146,29 @@ def test_the_targets_share_one_parsed_graph(make_app, tmp_path, sqlite_only):
         r["name"]: r["current"]
         for r in authorized(app.test_client()).get("/targets").get_json()["items"]
     } == {"a": [], "b": [TIP]}
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="counts /proc/self/fd")
+def test_targets_read_through_their_services_keep_no_pool_open(make_app, tmp_path, sqlite_only):
+    # A query in the URL: not a plain file, so each is read through its service, as a
+    # server database is.
+    count = 100
+    urls = [f"sqlite:///{tmp_path / f't{i:03d}'}.sqlite?timeout=5" for i in range(count)]
+    app = make_app([{"name": f"t{i:03d}", "url": url} for i, url in enumerate(urls)])
+    client = authorized(app.test_client())
+    assert client.post("/targets/t000/upgrade", json={}).status_code == 200
+    for i in range(1, count):
+        path = tmp_path / f"t{i:03d}.sqlite"
+        _stamp(path, TIP if i % 2 else SECOND)
+        shutil.copyfile(
+            f"{tmp_path / 't000'}.sqlite.operations.sqlite", f"{path}.operations.sqlite"
+        )
+
+    before = _open_files()
+    page = client.get("/targets?limit=1000").get_json()
+    assert [r["last_operation"]["kind"] for r in page["items"]] == ["upgrade"] * count
+    assert sum(r["up_to_date"] for r in page["items"]) == len(range(1, count, 2)) + 1
+    # Kept, each service's pools held its database and its log open: 200 files here.
+    assert _open_files() - before < 20
+    # A target used again opens its connections again.
+    assert client.get("/targets/t001/current").get_json()["current"] == [TIP]

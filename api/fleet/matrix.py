@@ -68,8 +68,7 @@ def read_row(app: Flask, fleet: Fleet, name: str, verdicts: Verdicts | None = No
     quick = _quick_row(app, fleet, name, verdicts or Verdicts(app))
     if quick is not None:
         return quick
-    with app.app_context():
-        svc = fleet.service(name)
+    with app.app_context(), fleet.reading(name) as svc:
         try:
             state = svc.current()
             operations, _total = svc.operations(limit=1, offset=0)

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 from api.exceptions import UnknownTarget
 from api.fleet.settings import Target
@@ -54,8 +55,35 @@ class Fleet:
                 self._services[name] = self._build(target)
             return self._services[name]
 
+    @contextmanager
+    def reading(self, name: str) -> Iterator:
+        """The service of ``name`` for one read of the fleet matrix. One made for this read
+        has its pools closed after it: kept open, a listing of thousands of targets held a
+        connection per target (two files each on SQLite, a server process each on
+        PostgreSQL, past max_connections). The service stays, its graph shared; a later
+        call opens a connection again.
+
+        :raises UnknownTarget:
+        """
+        made = name not in self._services
+        svc = self.service(name)
+        try:
+            yield svc
+        finally:
+            if made:
+                _close_pools(svc)
+
     def dispose(self) -> None:
         """Close the pooled connections of every target's service made so far."""
         with self._lock:
             for svc in self._services.values():
-                svc.engine.dispose()
+                _close_pools(svc)
+
+
+def _close_pools(svc) -> None:
+    """Close the idle pooled connections of ``svc``'s database and of its operation log (a
+    file of its own on SQLite); one in use is closed when it is given back."""
+    svc.engine.dispose()
+    log_engine = svc.oplog.engine
+    if log_engine is not svc.engine:
+        log_engine.dispose()
