@@ -53,16 +53,20 @@ def _target(tmp_path, name: str) -> dict:
 
 def test_rows_are_those_the_targets_services_answer(make_app, tmp_path, sqlite_only):
     names = ("migrated", "behind", "missing", "unversioned", "broken", "unknown")
-    app = make_app([_target(tmp_path, n) for n in names])
+    targets = [_target(tmp_path, n) for n in names]
+    writer = authorized(make_app(targets).test_client())
+    assert writer.post("/targets/migrated/upgrade", json={}).status_code == 200
+    assert writer.post("/targets/migrated/downgrade", json={"target": SECOND}).status_code == 200
+    # Listed by a process that has made no service: every row is read from the files.
+    app = make_app(targets)
     client = authorized(app.test_client())
-    assert client.post("/targets/migrated/upgrade", json={}).status_code == 200
-    assert client.post("/targets/migrated/downgrade", json={"target": SECOND}).status_code == 200
     _stamp(tmp_path / "behind.sqlite", SECOND)
     sqlite3.connect(tmp_path / "unversioned.sqlite").close()
     (tmp_path / "broken.sqlite").write_bytes(b"not a database\n" * 100)
     _stamp(tmp_path / "unknown.sqlite", "feedfacecafe")
 
     rows = {r["name"]: r for r in client.get("/targets").get_json()["items"]}
+    assert not any(app.extensions["migrateway_targets"].has_service(n) for n in names)
     for name in names:  # what a single target's calls answer, through its service
         current = client.get(f"/targets/{name}/current")
         if name == "broken":
@@ -91,16 +95,16 @@ def test_rows_are_those_the_targets_services_answer(make_app, tmp_path, sqlite_o
 
 
 def test_an_operation_left_running_reads_interrupted(make_app, tmp_path, sqlite_only):
-    app = make_app([_target(tmp_path, "crashed")])
-    client = authorized(app.test_client())
-    assert client.post("/targets/crashed/upgrade", json={}).status_code == 200
+    targets = [_target(tmp_path, "crashed")]
+    writer = authorized(make_app(targets).test_client())
+    assert writer.post("/targets/crashed/upgrade", json={}).status_code == 200
     # As a process killed mid-upgrade leaves its record: running, and its lock free.
     log = sqlite3.connect(f"{tmp_path / 'crashed.sqlite'}.operations.sqlite")
     log.execute("UPDATE operations SET status = 'running', finished_at = NULL")
     log.commit()
     log.close()
 
-    (row,) = client.get("/targets").get_json()["items"]
+    (row,) = authorized(make_app(targets).test_client()).get("/targets").get_json()["items"]
     assert row["last_operation"]["status"] == "interrupted"
     assert row["current"] == [TIP]
 

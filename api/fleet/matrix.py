@@ -91,9 +91,10 @@ def read_row(app: Flask, fleet: Fleet, name: str, verdicts: Verdicts | None = No
 
 def _quick_row(app: Flask, fleet: Fleet, name: str, verdicts: Verdicts) -> Row | None:
     """The row of a SQLite target read without making its service (api/fleet/quick_read.py);
-    None when the target's service must answer."""
+    None when the target's service must answer. A target whose service this process has
+    made is read through it: its log may hold records the file could not take yet."""
     path = quick_read.sqlite_path(fleet.target(name).url)
-    if path is None:
+    if path is None or fleet.has_service(name):
         return None
     status = quick_read.read(path, app.extensions["migrateway"].version_table)
     if status is None:

@@ -41,6 +41,10 @@ class Fleet:
             )
         return target
 
+    def has_service(self, name: str) -> bool:
+        """Whether this process has made the service of target ``name``."""
+        return name in self._services
+
     def service(self, name: str):
         """The service of target ``name``.
 
@@ -65,7 +69,7 @@ class Fleet:
 
         :raises UnknownTarget:
         """
-        made = name not in self._services
+        made = not self.has_service(name)
         svc = self.service(name)
         try:
             yield svc
