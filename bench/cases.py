@@ -28,6 +28,8 @@ class Settings:
     databases: list[str]  # "sqlite", and "postgresql" when it is reachable
     bytecode: bool
     fleet_n: int = 10000  # tenants of GET /targets (case 8)
+    rollout_n: int = 1000  # tenants of POST /rollouts (case 9)
+    rollout_sample: int = 20  # of them migrated by `flask db upgrade`, the reference, then scaled
     _dirs: dict = field(default_factory=dict)
 
     def directory(self, n: int, shape: str = "linear") -> tuple[Path, list[str]]:

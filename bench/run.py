@@ -11,7 +11,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench import cases, databases, graph_case, plan_case, targets_case, wrk
+from bench import cases, databases, graph_case, plan_case, rollout_case, targets_case, wrk
 from bench.processes import install_cleanup, stop_all
 from bench.report import markdown
 
@@ -23,6 +23,7 @@ CASES = {
     "6": plan_case.plan,
     "7": graph_case.graph,
     "8": targets_case.targets,
+    "9": rollout_case.rollout,
 }
 
 
@@ -42,6 +43,8 @@ def settings(args, scratch: Path) -> cases.Settings:
             databases=kinds,
             bytecode=args.bytecode,
             fleet_n=500,
+            rollout_n=100,
+            rollout_sample=5,
         )
     return cases.Settings(
         scratch,
