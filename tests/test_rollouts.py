@@ -273,3 +273,17 @@ def test_a_receiver_is_told_when_a_rollout_halts_and_when_it_ends(
         with app.app_context():
             db.engine.dispose()
         hook.close()
+
+
+def test_a_rollout_that_would_destroy_data_halts_at_the_canary(client, tenants):
+    location = client.post("/rollouts", json={"action": "upgrade"}).headers["Location"]
+    assert settled(client, location)["status"] == "succeeded"
+    r = client.post("/rollouts", json={"action": "downgrade", "target": "base"})
+    assert r.status_code == 202
+    rollout = settled(client, r.headers["Location"])
+    # The data-loss guard of a single downgrade: nobody acknowledged dropping the audit rows.
+    assert rollout["status"] == "halted", rollout
+    canary = rollout["targets"][0]
+    assert canary["error"].startswith("unacknowledged-data-loss: ")
+    for url in tenants.values():
+        assert audit(url) == [R1, R2]  # nothing ran anywhere
