@@ -196,15 +196,20 @@ def test_what_a_rollout_request_may_say(client, app):
         assert r.content_type == "application/problem+json"
         return r.get_json()
 
-    assert problem({"action": "upgrade", "targets": ["t0", "nope"]})["errors"] == {
-        "targets": ["nope"]
-    }
-    assert "last wave" in problem({"action": "upgrade", "waves": [1, "50%"]})["detail"]
-    assert "fewer" in problem({"action": "upgrade", "waves": [3, 1, "100%"]})["detail"]
-    problem({"action": "upgrade", "waves": [0, "100%"]})
-    problem({"action": "upgrade", "waves": ["lots"]})
+    # Well-formed, but not fitting the targets: 422.
+    unknown = problem({"action": "upgrade", "targets": ["t0", "nope"]}, 422)
+    assert unknown["errors"] == {"targets": ["nope"]}
+    assert unknown["type"].endswith(":invalid-rollout")
+    assert "last wave" in problem({"action": "upgrade", "waves": [1, "50%"]}, 422)["detail"]
+    assert "fewer" in problem({"action": "upgrade", "waves": [3, 1, "100%"]}, 422)["detail"]
+    problem({"action": "upgrade", "waves": [0, "100%"]}, 422)
+    problem({"action": "upgrade", "waves": ["lots"]}, 422)
+    problem({"action": "upgrade", "waves": [{}]}, 422)
+    problem({"action": "upgrade", "targets": "t0"}, 422)
+    problem({"action": "upgrade", "targets": []}, 422)
+    problem({"action": "upgrade", "waves": "100%"})  # not even a list
     problem({"action": "sideways"})
-    problem({"action": "downgrade"})  # a downgrade says where to
+    problem({"action": "downgrade"}, 422)  # a downgrade says where to
     problem({"action": "upgrade", "parallelism": 0})
     assert client.get("/rollouts/nope").status_code == 404
     assert client.post("/rollouts/nope/resume").get_json()["type"].endswith(":unknown-rollout")
