@@ -55,6 +55,7 @@ def create_app(config: dict | None = None) -> Flask:
         operations,
         plan,
         revisions,
+        rollouts,
         status,
         targets,
         verify,
@@ -70,6 +71,8 @@ def create_app(config: dict | None = None) -> Flask:
     app = Flask(__name__, instance_relative_config=True)
     app.config.update(load_config(os.environ, app.instance_path))
     app.config.update(config or {})
+    # What a worker process of the rollouts' pool makes its own app from (api/rollouts/pool.py).
+    app.extensions["migrateway_config"] = dict(config or {})
     user = None
     if app.config.get("MIGRATEWAY_APP"):
         user = user_app.load(
@@ -140,7 +143,7 @@ def create_app(config: dict | None = None) -> Flask:
         verify,
     )
     targets.add_scoped_routes([module.ns for module in modules])
-    for module in (*modules, targets):
+    for module in (*modules, targets, rollouts):
         if module.ns not in api.namespaces:
             api.add_namespace(module.ns)
     logs.init_app(app)

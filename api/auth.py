@@ -35,7 +35,12 @@ WRITE_SCOPES = {
     ("POST", "/verify/accept"): "stamp",
     # A plan changes nothing: it is a read, sent as a POST for its body.
     ("POST", "/plan"): "read",
+    # A rollout needs the scope of its action, known once the body (or the rollout) is read.
+    ("POST", "/rollouts"): "action",
+    ("POST", "/rollouts/<string:rollout_id>/resume"): "action",
+    ("POST", "/rollouts/<string:rollout_id>/cancel"): "action",
 }
+ACTIONS = ("upgrade", "downgrade")
 # Swagger 2.0 has no bearer scheme: an apiKey in the Authorization header is the usual way,
 # and Swagger UI's Authorize button then sends what the person types.
 SWAGGER_AUTHORIZATIONS = {
@@ -112,9 +117,32 @@ def check_request() -> None:
     scope = required_scope(method, rule)
     if scope is None:
         raise exceptions.Forbidden(f"No scope allows {method} {rule}.")
+    g.scopes = token.scopes
+    if scope == "action":  # the resource calls require() with the action's scope
+        if not set(ACTIONS) & set(token.scopes):
+            raise exceptions.Forbidden(
+                f"{method} {rule} needs the 'upgrade' or 'downgrade' scope (the action's), "
+                f"which token '{token.name}' does not have.",
+                missing_scope="upgrade",
+            )
+        return
     if scope not in token.scopes:
         raise exceptions.Forbidden(
             f"{method} {rule} needs the '{scope}' scope, which token '{token.name}' does not have.",
+            missing_scope=scope,
+        )
+
+
+def require(scope: str) -> None:
+    """Refuse the request unless its token has ``scope`` (where the scope depends on what the
+    body asks: a rollout's action).
+
+    :raises Forbidden:
+    """
+    if scope not in g.get("scopes", ()):
+        raise exceptions.Forbidden(
+            f"This {scope} needs the '{scope}' scope, which token '{g.get('actor')}' "
+            "does not have.",
             missing_scope=scope,
         )
 

@@ -96,6 +96,9 @@ def load_config(environ: Mapping[str, str], instance_path: str) -> dict:
         "MIGRATEWAY_TARGETS_FILE": environ.get("MIGRATEWAY_TARGETS_FILE") or None,
         "TARGET_READ_TIMEOUT": _seconds(environ, "TARGET_READ_TIMEOUT", MAX_TARGET_READ_TIMEOUT)
         or 10.0,
+        # How many worker processes inside the service run a rollout's targets when Celery is
+        # not used (api/rollouts/pool.py); unset: one per CPU.
+        "ROLLOUT_WORKERS": _count(environ, "ROLLOUT_WORKERS", 0, 64) or None,
         # Rollouts on Celery (api/rollouts/celery_app.py): with a Redis or RabbitMQ URL, each
         # target of a rollout is a task on CELERY_QUEUE, run by Celery workers started with this
         # same environment; unset, a pool of processes inside the service runs them.

@@ -198,6 +198,20 @@ class UnknownTarget(Problem):
     title = "Unknown target"
 
 
+class UnknownRollout(Problem):
+    status = 404
+    slug = "unknown-rollout"
+    title = "Unknown rollout"
+
+
+class RolloutConflict(Problem):
+    """Resume or cancel asked of a rollout in a status that does not allow it."""
+
+    status = 409
+    slug = "rollout-conflict"
+    title = "Rollout conflict"
+
+
 class AlreadyDone(Exception):
     """Not an error: a request with this Idempotency-Key was answered while this one waited
     for the lock. Carries that operation so the caller can replay its answer."""

@@ -11,6 +11,7 @@ Every replica managing the same database therefore shares it, and it survives re
     recording.py  OperationLog: the writes, on top of the reads
     unwritten.py  writes the database could not take yet
     deliveries.py webhook deliveries: what is to be sent, and how each attempt went
+    rollout_records.py  rollouts and their targets, all of their state
 """
 
 from api.service.oplog.deliveries import Deliveries, Delivery
@@ -23,6 +24,7 @@ from api.service.oplog.record import (
     Progress,
 )
 from api.service.oplog.recording import OperationLog
+from api.service.oplog.rollout_records import Rollout, Rollouts, RolloutTarget
 
 __all__ = [
     "Deliveries",
@@ -34,4 +36,7 @@ __all__ = [
     "Operation",
     "OperationLog",
     "Progress",
+    "Rollout",
+    "RolloutTarget",
+    "Rollouts",
 ]
