@@ -234,3 +234,23 @@ def worker_dies_mid_revision(client, fleet, url, start_worker, backend, whole: b
     rollout = settled(client, location)
     assert rollout["status"] == "succeeded", rollout
     assert audit(url) == [R1, R2, R3]
+
+
+@pytest.mark.parametrize("broker", ["redis"], indirect=True)
+@pytest.mark.usefixtures("postgresql_only")
+def test_redis_gives_a_vanished_workers_task_to_a_later_worker(
+    client, fleet, tenants, start_worker, monkeypatch, backend
+):
+    """Redis has no connection that ends with the worker: the task of a worker killed whole
+    goes back to the queue once CELERY_VISIBILITY_TIMEOUT has passed since it was taken."""
+    monkeypatch.setenv("CELERY_VISIBILITY_TIMEOUT", "2")
+    first = start_worker().wait_ready()
+    location = client.post("/rollouts", json={"action": "upgrade"}).headers["Location"]
+    wait_until(lambda: os.path.exists(fleet["SLOW_MARK"]))
+    first.kill()
+    time.sleep(2.2)  # since the marker, so since the task was taken: longer
+    second = start_worker().wait_ready()
+    rollout = settled(client, location)
+    assert rollout["status"] == "succeeded", rollout
+    assert "Task migrateway.rollout_target[" in second.output()
+    assert audit(tenants["t1"]) == [R1, R2, R3]
