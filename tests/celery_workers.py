@@ -14,6 +14,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+import redis
 from kombu import Connection
 
 from api.config import PROJECT_ROOT
@@ -49,10 +50,23 @@ def reachable_broker(name: str) -> str:
     return url
 
 
-def delete_queue(url: str, queue: str) -> None:
-    """Remove a test's queue from the broker (RabbitMQ keeps a durable queue forever)."""
-    with Connection(url, connect_timeout=3) as conn, contextlib.suppress(Exception):
-        conn.default_channel.queue_delete(queue)
+def forget_queues(url: str, *queues: str) -> None:
+    """Remove what Celery made on the broker for these queues (RabbitMQ keeps a durable queue
+    and its exchange forever; Redis, the queue's list and its bindings)."""
+    if url.startswith(("redis://", "rediss://")):
+        client = redis.Redis.from_url(url)
+        try:
+            for queue in queues:
+                for key in client.scan_iter(match=f"*{queue}*"):
+                    client.delete(key)
+        finally:
+            client.close()
+        return
+    with Connection(url, connect_timeout=3) as conn:
+        channel = conn.default_channel
+        for queue in queues:
+            channel.queue_delete(queue)
+            channel.exchange_delete(queue)
 
 
 class Worker:
@@ -62,7 +76,7 @@ class Worker:
     def __init__(self, env: dict[str, str], concurrency: int = 1, app: str | None = None):
         self.name = f"mw-{uuid.uuid4().hex[:8]}@test"
         # A file, not a pipe: a pipe nobody reads would block a chatty worker.
-        self.log = tempfile.NamedTemporaryFile(suffix=".log")  # noqa: SIM115 - closed in stop()
+        self.log = tempfile.NamedTemporaryFile(suffix=".log")  # noqa: SIM115 - closed in kill()
         self.proc = subprocess.Popen(
             [
                 CELERY,
@@ -115,18 +129,3 @@ class Worker:
             os.killpg(self.proc.pid, signal.SIGKILL)
         self.proc.wait(timeout=10)
         self.log.close()
-
-    def stop(self) -> str:
-        """Stop gracefully (SIGTERM: running tasks finish), or kill after 15 s; return the log."""
-        if self.proc.poll() is None:
-            # The main process only: a pool process given SIGTERM dies, and its task with it.
-            os.kill(self.proc.pid, signal.SIGTERM)
-        try:
-            self.proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            out = self.output()
-            self.kill()
-            return out
-        out = self.output()
-        self.log.close()
-        return out

@@ -50,7 +50,7 @@ def tenants(request, tmp_path) -> dict[str, str]:
 def fleet(tmp_path, tenants, broker, monkeypatch):
     """The environment the API and its workers share (set in this process too, as a
     deployment sets it for both): the targets, the audit revisions, and a queue of this
-    test's own on the broker (deleted afterwards)."""
+    test's own on the broker (removed afterwards)."""
     migrations = MigrationsDir(tmp_path / "migrations")
     create = "op.create_table('audit', sa.Column('id', sa.Integer, primary_key=True), "
     create += "sa.Column('revision', sa.String(32), nullable=False))\n"
@@ -70,7 +70,7 @@ def fleet(tmp_path, tenants, broker, monkeypatch):
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     yield env
-    celery_workers.delete_queue(broker, queue)
+    celery_workers.forget_queues(broker, queue, queue + "-idle")
 
 
 @pytest.fixture
