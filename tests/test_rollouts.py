@@ -85,9 +85,15 @@ def audit(url: str) -> list[str]:
             return []
 
 
+def _json(answer) -> dict:
+    return answer.get_json() if hasattr(answer, "get_json") else answer.json()
+
+
 def settled(client, location: str, timeout: float = 60) -> dict:
+    """The rollout once it no longer runs (``client``: a test client or a tests.servers
+    Gunicorn)."""
     deadline = time.monotonic() + timeout
-    while (rollout := client.get(location).get_json())["status"] == "running":
+    while (rollout := _json(client.get(location)))["status"] == "running":
         assert time.monotonic() < deadline, rollout
         time.sleep(0.1)
     return rollout
