@@ -9,12 +9,13 @@ import json
 import os
 import time
 import uuid
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
 from api import create_app, db
-from api.rollouts.celery_app import CeleryExecutor
+from api.rollouts.celery_app import LOST_RUNS, CeleryExecutor
 from api.service.progress import PROGRESS_INTERVAL
 from tests import celery_workers
 from tests.databases import version_rows
@@ -253,4 +254,31 @@ def test_redis_gives_a_vanished_workers_task_to_a_later_worker(
     rollout = settled(client, location)
     assert rollout["status"] == "succeeded", rollout
     assert "Task migrateway.rollout_target[" in second.output()
+    assert audit(tenants["t1"]) == [R1, R2, R3]
+
+
+@pytest.mark.parametrize("broker", ["redis"], indirect=True)
+@pytest.mark.usefixtures("postgresql_only")
+def test_a_target_whose_process_dies_each_time_stops_being_delivered(
+    client, fleet, tenants, start_worker, backend, monkeypatch
+):
+    """A revision that kills its process (as running out of memory would) is run LOST_RUNS
+    times, then its target is written interrupted and the rollout halts: it does not take
+    the workers' processes down forever."""
+    monkeypatch.setenv("SLOW_MARK", os.devnull)
+    migrations = MigrationsDir.__new__(MigrationsDir)
+    migrations.path = Path(fleet["MIGRATIONS_DIR"])
+    kill = "import os\nif not op.get_context().as_sql:\n    os.kill(os.getpid(), 9)\n"
+    migrations.add("dead00000004", R3, upgrade=AUDIT.format("dead00000004") + "\n" + kill)
+    worker = start_worker().wait_ready()
+    started = client.post("/rollouts", json={"action": "upgrade"})
+    rollout = settled(client, started.headers["Location"])
+    assert rollout["status"] == "halted", rollout
+    [target] = rollout["targets"]
+    assert target["status"] == "interrupted"
+    assert (
+        target["error"] == f"the process running it died {LOST_RUNS} times (out of memory? killed?)"
+    )
+    assert worker.output().count("exited with 'signal 9 (SIGKILL)'") == LOST_RUNS
+    # Each run rolled back with its process (PostgreSQL): the revisions before it, once.
     assert audit(tenants["t1"]) == [R1, R2, R3]

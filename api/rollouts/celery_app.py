@@ -23,6 +23,10 @@ if TYPE_CHECKING:
 
 # The task's name on the wire: the API and the workers agree on it, not on a module path.
 TASK = "migrateway.rollout_target"
+# A task whose process died this many times running it (a revision that runs out of memory,
+# or crashes its driver) is not run again: its target is written interrupted, as the pool of
+# processes inside the service writes it at the first death, and the rollout halts on it.
+LOST_RUNS = 3
 
 # This worker process's service, made at its first task (never in the parent the pool forks
 # its processes from: each process has its own engines and connections).
@@ -44,10 +48,13 @@ def make_celery(config: Mapping) -> Celery:
     celery.conf.update(
         task_default_queue=config["CELERY_QUEUE"],
         # At least once: a message is acknowledged when its task has ended, not when a worker
-        # took it, and a task whose process died (SIGKILL, out of memory) goes back on the
-        # queue. One message per process at a time: a prefetched one would wait behind a long
-        # migration, and go back to the queue only if its worker dies.
+        # took it. A task whose process died (SIGKILL, out of memory) is sent again at once as
+        # a retry, which counts the deaths (the task gives up at LOST_RUNS; a message merely
+        # put back would loop forever on a revision that kills its process); it is put back as
+        # it was only if the retry cannot be sent. One message per process at a time: a
+        # prefetched one would wait behind a long migration.
         task_acks_late=True,
+        task_retry_on_worker_lost=True,
         task_reject_on_worker_lost=True,
         worker_prefetch_multiplier=1,
         # A task that raised is acknowledged, not redelivered: run_target wrote its outcome
@@ -70,17 +77,40 @@ def make_celery(config: Mapping) -> Celery:
         celery.conf.broker_transport_options = {
             "visibility_timeout": config["CELERY_VISIBILITY_TIMEOUT"]
         }
-    celery.task(name=TASK)(rollout_target)
+    # Retried only when its process died: no limit here (the task counts), no delay.
+    celery.task(name=TASK, bind=True, max_retries=None, default_retry_delay=0)(rollout_target)
     return celery
 
 
-def rollout_target(rollout_id: str, name: str) -> None:
+def rollout_target(task, rollout_id: str, name: str) -> None:
     """The task ``migrateway.rollout_target``: run one target of a rollout in this process."""
-    # Imported here, in the worker: the job needs the whole service, the API process does not.
-    from api.rollouts import job
+    app = service()
+    with app.app_context():
+        if task.request.retries >= LOST_RUNS:
+            return _lost(app, rollout_id, name, task.request.retries)
+        # Imported here, in the worker: the job needs the whole service, the API does not.
+        from api.rollouts import job
 
-    with service().app_context():
         job.run_target(rollout_id, name)
+
+
+def _lost(app: Flask, rollout_id: str, name: str, deaths: int) -> None:
+    """Write the target interrupted (if nothing wrote how it ended): its process died
+    ``deaths`` times running it. Its operation log says whether any of it ran."""
+    from api.rollouts.store import rollout_store
+    from api.service.oplog.record import now
+    from api.service.oplog.rollout_records import INTERRUPTED, RUNNING
+
+    store = rollout_store(app)
+    rows = store.targets(rollout_id, [name])
+    if rows and rows[0].status == RUNNING:
+        store.update_target(
+            rollout_id,
+            name,
+            status=INTERRUPTED,
+            error=f"the process running it died {deaths} times (out of memory? killed?)",
+            finished_at=now(),
+        )
 
 
 def service() -> Flask:
