@@ -57,10 +57,12 @@ def test_the_celery_app_delivers_at_least_once_and_one_task_per_process_at_a_tim
     assert conf.broker_url == "redis://127.0.0.1:6379/3"
     assert conf.task_default_queue == "migrateway"
     assert conf.task_acks_late and conf.task_reject_on_worker_lost
+    assert conf.task_retry_on_worker_lost  # a retry counts the deaths; no limit, no delay
+    task = redis.tasks[TASK]
+    assert task.max_retries is None and task.default_retry_delay == 0
     assert conf.worker_prefetch_multiplier == 1
     assert conf.task_time_limit is None and conf.task_ignore_result
     assert conf.broker_transport_options == {"visibility_timeout": 90.0}
-    assert TASK in redis.tasks
     rabbit = make_celery(
         load_config(
             {"CELERY_BROKER_URL": "amqp://guest:guest@127.0.0.1:5672//", "CELERY_QUEUE": "q1"},
