@@ -43,6 +43,8 @@ def pytest_generate_tests(metafunc):
             names = [name for name in names if name != "sqlite"]
         if "postgresql_only" in metafunc.fixturenames:
             names = [name for name in names if name == "postgresql"]
+        if "mysql_only" in metafunc.fixturenames:
+            names = [name for name in names if name == "mysql"]
         metafunc.parametrize("backend", names, scope="session")
 
 
@@ -59,6 +61,11 @@ def network_only():
 @pytest.fixture
 def postgresql_only():
     """Request this for what only PostgreSQL has (schemas inside one database)."""
+
+
+@pytest.fixture
+def mysql_only():
+    """Request this for a test of MariaDB (MySQL) alone."""
 
 
 def reachable_server(backend: str) -> str:

@@ -33,7 +33,12 @@ def write_release(migrations: MigrationsDir, broken: bool) -> None:
 
 @pytest.fixture
 def migrations(tmp_path) -> MigrationsDir:
-    migrations = MigrationsDir(tmp_path / "migrations")
+    return audited_directory(tmp_path / "migrations")
+
+
+def audited_directory(path) -> MigrationsDir:
+    """R1 makes the audit table, R2 a table; each writes its row to the audit table."""
+    migrations = MigrationsDir(path)
     migrations.add(
         R1,
         None,

@@ -14,7 +14,7 @@ from api.service.oplog.rollout_records import STALE
 from tests import databases
 from tests.conftest import reachable_server
 from tests.servers import Gunicorn
-from tests.test_rollouts import R1, R2, R3, audited, migrations, settled  # noqa: F401
+from tests.test_rollouts import R1, R2, R3, audited, audited_directory, settled
 
 pytestmark = pytest.mark.usefixtures("postgresql_only")
 
@@ -30,7 +30,8 @@ def audit(url: str) -> list[str]:
         engine.dispose()
 
 
-def test_resume_after_a_crash_finishes_and_applies_nothing_twice(migrations, backend, tmp_path):
+def test_resume_after_a_crash_finishes_and_applies_nothing_twice(backend, tmp_path):
+    migrations = audited_directory(tmp_path / "migrations")
     migrations.add(R3, R2, upgrade=audited(R3, SLOW))
     admin = reachable_server(backend)
     with ExitStack() as stack:

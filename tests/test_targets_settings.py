@@ -17,7 +17,9 @@ BAD_LISTS = [
     ('[{"name": "a", "url": "sqlite://"}, {"name": "a", "url": "sqlite://"}]', "given twice"),
     ('[{"name": "a"}]', "'url' must be a database URL"),
     ('[{"name": "a", "url": "not a url"}]', "'url' is not a database URL"),
-    ('[{"name": "a", "url": "sqlite://", "schema": "t1"}]', "not supported yet"),
+    ('[{"name": "a", "url": "sqlite://", "schema": "t1"}]', "'schema' needs a PostgreSQL URL"),
+    ('[{"url": "postgresql://h/d", "schemas": ""}]', "'schemas' must be a SQL LIKE pattern"),
+    ('[{"name": "a", "url": "postgresql://h/d", "schema": 1}]', "'schema' must be a schema name"),
     ('[{"name": "a", "url": "sqlite://", "extra": 1}]', "unknown keys ['extra']"),
     ('[{"name": "a", "url": "nosuchdb://h/x"}]', "'a': its database driver cannot be loaded"),
 ]

@@ -9,7 +9,9 @@ from flask import Flask
 
 from api.config import ConfigurationError
 from api.fleet import scope, settings
+from api.fleet.discovery import Discoverer
 from api.fleet.registry import Fleet
+from api.fleet.settings import Discovery
 
 
 def init_app(app: Flask, common: dict, app_context: Callable[[], AbstractContextManager] | None):
@@ -27,12 +29,21 @@ def init_app(app: Flask, common: dict, app_context: Callable[[], AbstractContext
         raise ConfigurationError(str(exc)) from None
     for target in targets:
         _check_driver(target)
-    build = builder(common, app_context, app.config["DB_CONNECT_TIMEOUT"])
-    app.extensions["migrateway_targets"] = Fleet(targets, build)
+    tenants = [t for t in targets if isinstance(t, Discovery) or t.schema is not None]
+    if tenants and common["version_table"].schema is not None:
+        # Each tenant's version table is in its own schema; one named schema would be shared.
+        raise ConfigurationError(
+            "VERSION_TABLE_SCHEMA cannot be set with schema targets ('schema', 'schemas'): "
+            "each tenant keeps its version table in its own schema"
+        )
+    timeout = app.config["DB_CONNECT_TIMEOUT"]
+    build = builder(common, app_context, timeout)
+    discoverer = Discoverer(timeout) if tenants else None
+    app.extensions["migrateway_targets"] = Fleet(targets, build, discoverer)
     scope.init_app(app)
 
 
-def _check_driver(target: settings.Target) -> None:
+def _check_driver(target: settings.Target | Discovery) -> None:
     """Refuse at start a target whose database driver is not installed: found at its first
     request instead, it would be a 500 on a service that looked healthy."""
     from sqlalchemy.engine import make_url
@@ -43,6 +54,7 @@ def _check_driver(target: settings.Target) -> None:
         make_url(sync_url(target.url)).get_dialect().import_dbapi()
     except Exception as exc:  # NoSuchModuleError, ImportError: the message names the driver
         raise ConfigurationError(
-            f"target {target.name!r}: its database driver cannot be loaded "
+            f"target {target.pattern if isinstance(target, Discovery) else target.name!r}: "
+            "its database driver cannot be loaded "
             f"({type(exc).__name__}: {str(exc).splitlines()[0][:200]})"
         ) from None

@@ -37,8 +37,9 @@ class Row:
 def read_row(app: Flask, fleet: Fleet, name: str) -> Row:
     """The state of one target; an unreachable database is a row, not an error."""
     with app.app_context():
-        svc = fleet.service(name)
         try:
+            # In the try: a discovery entry whose database is down is a row too.
+            svc = fleet.service(name)
             state = svc.current()
             operations, _total = svc.operations(limit=1, offset=0)
         except DatabaseUnavailable:

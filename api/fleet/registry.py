@@ -2,11 +2,23 @@
 
 from __future__ import annotations
 
+import logging
 import threading
+import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-from api.exceptions import UnknownTarget
-from api.fleet.settings import Target
+from api.exceptions import DatabaseUnavailable, UnknownTarget
+from api.fleet.settings import Discovery, Target
+
+if TYPE_CHECKING:
+    from api.fleet.discovery import Discoverer
+
+log = logging.getLogger(__name__)
+
+# A name no listing knows is looked up again at most this often: a new tenant schema answers
+# at once, and a client asking for names that do not exist costs one catalogue query a second.
+MISS_RELIST_SECONDS = 1.0
 
 
 class Fleet:
@@ -14,16 +26,60 @@ class Fleet:
 
     A service (with its engine and pool) is made the first time its target is used, so a list
     of hundreds of targets opens nothing at start. Each brings its own lock key, operation log
-    and idempotency, since all three live in or beside its database.
+    and idempotency, since all three live in or beside its database (or its tenant schema).
+    Discovery entries are listed again at each :attr:`targets`.
     """
 
-    def __init__(self, targets: tuple[Target, ...], build: Callable[[Target], object]):
-        """``build``: the MigrationService of one target."""
-        self.targets = targets
-        self._by_name = {t.name: t for t in targets}
+    def __init__(
+        self,
+        entries: tuple[Target | Discovery, ...],
+        build: Callable[[Target], object],
+        discoverer: Discoverer | None = None,
+    ):
+        """``build``: the MigrationService of one target; ``discoverer`` lists the targets of
+        the discovery entries (api/fleet/discovery.py)."""
+        self._entries = entries
+        self._by_name = {t.name: t for t in entries if isinstance(t, Target)}
         self._build = build
-        self._services: dict[str, object] = {}
+        self._discoverer = discoverer
+        # By target, not name: a name a listing gives another schema or URL gets a new service.
+        self._services: dict[Target, object] = {}
+        # The rows of discovery entries whose database could not be listed: pattern -> why.
+        self._unlisted: dict[str, str] = {}
+        self._listed_at = 0.0
         self._lock = threading.Lock()
+
+    @property
+    def targets(self) -> tuple[Target, ...]:
+        """Every target, in the configured order; a discovery entry stands, where it is in the
+        list, for its schemas sorted by name, or for one row named after its pattern when its
+        database cannot be reached (its service answers 503)."""
+        if not any(isinstance(e, Discovery) for e in self._entries):
+            return tuple(self._by_name.values())
+        expanded: list[Target] = []
+        unlisted: dict[str, str] = {}
+        names = {e.name for e in self._entries if isinstance(e, Target)}
+        for entry in self._entries:
+            if isinstance(entry, Target):
+                expanded.append(entry)
+                continue
+            try:
+                found = self._discoverer.targets(entry)
+            except DatabaseUnavailable as exc:
+                unlisted[entry.pattern] = exc.detail
+                expanded.append(Target(entry.pattern, entry.url))
+                continue
+            for target in found:
+                if target.name in names:
+                    log.warning("schema target %r: the name is taken, skipped", target.name)
+                    continue
+                names.add(target.name)
+                expanded.append(target)
+        with self._lock:
+            self._by_name = {t.name: t for t in expanded if t.name not in unlisted}
+            self._unlisted = unlisted
+            self._listed_at = time.monotonic()
+        return tuple(expanded)
 
     def __len__(self) -> int:
         return len(self.targets)
@@ -32,22 +88,41 @@ class Fleet:
         """The service of target ``name``.
 
         :raises UnknownTarget:
+        :raises DatabaseUnavailable: ``name`` is a discovery entry whose database is down.
         """
-        found = self._services.get(name)
-        if found is not None:
-            return found
         target = self._by_name.get(name)
+        stale = time.monotonic() - self._listed_at >= MISS_RELIST_SECONDS
+        if target is None and name not in self._unlisted and stale:
+            self.targets  # noqa: B018 - listed again: the schema may be new
+            target = self._by_name.get(name)
+        if name in self._unlisted:
+            raise DatabaseUnavailable(self._unlisted[name])
         if target is None:
             raise UnknownTarget(
                 f"No target is named {name!r}. GET /targets lists them.", target=name[:100]
             )
+        found = self._services.get(target)
+        if found is not None:
+            return found
         with self._lock:  # two first requests at once must share one engine
-            if name not in self._services:
-                self._services[name] = self._build(target)
-            return self._services[name]
+            if target not in self._services:
+                self._services[target] = self._build(target)
+            return self._services[target]
+
+    def release(self, name: str) -> None:
+        """Forget target ``name``'s service and close its connections (made again on its next
+        use): a worker process runs each target of a rollout once, and a thousand open pools
+        would exhaust the database's connections and the process's files."""
+        target = self._by_name.get(name)
+        with self._lock:
+            svc = self._services.pop(target, None) if target is not None else None
+        if svc is not None:
+            svc.dispose()
 
     def dispose(self) -> None:
         """Close the pooled connections of every target's service made so far."""
         with self._lock:
             for svc in self._services.values():
                 svc.engine.dispose()
+        if self._discoverer is not None:
+            self._discoverer.dispose()

@@ -14,6 +14,7 @@ from api.service.binds import DEFAULT
 from api.service.copy_run import app_on
 from api.service.drivers import sync_url
 from api.service.tcp_user_timeout import bound_unanswered_waits
+from api.service.tenant_schema import confine
 
 
 def builder(
@@ -28,6 +29,8 @@ def builder(
         url = sync_url(target.url)
         engine = sa.create_engine(url, **engine_options(url, connect_timeout))
         bound_unanswered_waits(engine, connect_timeout)
+        if target.schema is not None:
+            confine(engine, target.schema)  # before its first connection
         return MigrationService(
             engine=engine,
             database_url=target.url,

@@ -39,8 +39,19 @@ def run_target(rollout_id: str, name: str) -> None:
     rows = store.targets(rollout_id, [name]) if rollout is not None else []
     if not rows or rows[0].status == SUCCEEDED:
         return
-    attempt = rows[0].attempt
-    svc = current_app.extensions["migrateway_targets"].service(name)
+    fleet = current_app.extensions["migrateway_targets"]
+    try:
+        _run(store, rollout, name, rows[0].attempt, fleet)
+    finally:
+        fleet.release(name)
+
+
+def _run(store, rollout, name: str, attempt: int, fleet) -> None:
+    rollout_id = rollout.id
+    try:
+        svc = fleet.service(name)
+    except exceptions.Problem as problem:  # a discovered schema gone, its database down
+        return _ended(store, rollout_id, name, FAILED, problem)
     call = svc.upgrade if rollout.action == "upgrade" else svc.downgrade
     for _ in range(RERUNS):
         key = f"rollout:{rollout_id}:{name}:{attempt}"

@@ -88,6 +88,13 @@ class MigrationService(LogReads, Integrity):
             self._oplog = OperationLog(self.engine)
         return self._oplog
 
+    def dispose(self) -> None:
+        """Close the pooled connections of the database and of its log (a SQLite file of its
+        own): a worker that runs many targets once each must not keep each one's pool open."""
+        self.engine.dispose()
+        if self._oplog is not None and self._oplog.engine is not self.engine:
+            self._oplog.engine.dispose()
+
     @property
     def transactional_ddl(self) -> bool:
         """Whether a failed revision rolls back whole on this database (PostgreSQL) or may

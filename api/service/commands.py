@@ -27,6 +27,7 @@ from api.service.progress import ProgressWriter
 from api.service.recovery import check_preconditions
 from api.service.results import RunResult
 from api.service.runner import StepsFailed, StepTimer, elapsed_ms, run_env
+from api.service.tenant_schema import create as create_tenant_schema
 from api.service.write_lock import locked
 
 if TYPE_CHECKING:
@@ -255,6 +256,7 @@ def _execute(
         dry_run.render(svc, graph, config, write, result, heads)
         return
     op_id = result.operation_id
+    create_tenant_schema(svc.engine)  # a tenant schema's first write makes it
     progress = ProgressWriter(svc.oplog, op_id)
     timer = StepTimer(operation_id=op_id, verb=_VERBS[write.kind], on_step=progress)
     timer.guard = lock_guard(svc, op_id, held, timer)

@@ -29,6 +29,7 @@ from contextlib import contextmanager
 from sqlalchemy import Connection, Engine, event, text
 
 from api.service.tcp_user_timeout import unbound
+from api.service.tenant_schema import schema_of
 
 _POLL_SECONDS = 0.05
 # Marks, in a pooled connection's info, the connection that holds the run lock.
@@ -100,8 +101,13 @@ def _close_run_lock_connection(_dbapi_connection, record) -> None:
 
 
 def _key(engine: Engine, purpose: str) -> int:
-    # A stable signed 64-bit key per database name, for pg_advisory_lock.
-    digest = hashlib.sha256(f"{purpose}:{engine.url.database}".encode()).digest()
+    # A stable signed 64-bit key per database name, for pg_advisory_lock; per schema for a
+    # tenant schema, so that two tenants of one database never wait for each other.
+    where = engine.url.database
+    schema = schema_of(engine)
+    if schema is not None:
+        where = f"{where}/{schema}"
+    digest = hashlib.sha256(f"{purpose}:{where}".encode()).digest()
     return int.from_bytes(digest[:8], "big", signed=True)
 
 

@@ -14,6 +14,7 @@ from sqlalchemy.schema import CreateIndex, CreateTable
 from api.service.database import reachable
 from api.service.oplog.record import Operation, operations
 from api.service.oplog.unwritten import Unwritten
+from api.service.tenant_schema import log_schema, schema_of
 
 
 class LogStore:
@@ -31,8 +32,13 @@ class LogStore:
             self._schema = None
         else:
             self.engine = target
+            # A tenant schema's log is a schema of its own (migrateway_<tenant>), not rows in
+            # a shared one: its reads, its idempotency keys and its 'running' records can
+            # never meet another tenant's, and the tenant's drift never sees its tables.
             self._schema = (
-                "migrateway" if dialect == "postgresql" else f"{target.url.database}_migrateway"
+                log_schema(schema_of(target))
+                if dialect == "postgresql"
+                else f"{target.url.database}_migrateway"
             )
         self._options = {"schema_translate_map": {None: self._schema}} if self._schema else {}
         self._unwritten = Unwritten(operations, self._connect)
