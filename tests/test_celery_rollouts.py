@@ -15,11 +15,13 @@ import pytest
 import sqlalchemy as sa
 
 from api import create_app, db
+from api.config import load_config
 from api.rollouts.celery_app import LOST_RUNS, CeleryExecutor
 from api.service.progress import PROGRESS_INTERVAL
 from tests import celery_workers
 from tests.databases import version_rows
 from tests.revision_graph import MigrationsDir
+from tests.servers import Gunicorn
 from tests.tokens import authorized
 
 R1, R2, R3 = "a0d17000001a", "a0d17000002b", "a0d17000003c"
@@ -109,11 +111,16 @@ def start_worker(fleet):
 
 
 def settled(client, location: str, timeout: float = 20) -> dict:
+    """The rollout once it stopped running (``client``: a test client or a live server)."""
     deadline = time.monotonic() + timeout
-    while (rollout := client.get(location).get_json())["status"] == "running":
+    while (rollout := body(client.get(location)))["status"] == "running":
         assert time.monotonic() < deadline, rollout
         time.sleep(0.1)
     return rollout
+
+
+def body(answer) -> dict:
+    return answer.json() if callable(answer.json) else answer.json
 
 
 def audit(url: str) -> list[str]:
@@ -134,32 +141,39 @@ def wait_until(condition, timeout: float = 15) -> None:
 
 
 def test_a_rollout_runs_on_celery_workers_once_however_often_delivered(
-    client, tenants, start_worker, monkeypatch
+    tenants, start_worker, monkeypatch
 ):
     monkeypatch.setenv("SLOW_MARK", os.devnull)  # exists: R2 does not sleep
     worker = start_worker(concurrency=2)
-    worker.wait_ready()
-    r = client.post("/rollouts", json={"action": "upgrade", "waves": [1, "100%"]})
-    assert r.status_code == 202, r.get_json()
-    rollout = settled(client, r.headers["Location"])
-    assert rollout["status"] == "succeeded", rollout
-    assert all(x["status"] == "succeeded" and x["attempt"] == 1 for x in rollout["targets"])
-    # The workers ran them, not the service: each target's task is in the worker's log.
-    assert worker.output().count("Task migrateway.rollout_target[") >= 2 * len(tenants)
-    for url in tenants.values():
-        assert audit(url) == [R1, R2, R3]
-    # Each task delivered once more (as after an acknowledgement lost with its connection):
-    # a finished target is never run again.
-    again = CeleryExecutor(client.application.config)
+    # The API as deployed: gunicorn, with the workers' environment.
+    server = Gunicorn({})
     try:
-        for name in tenants:
-            again.submit(rollout["id"], name)
-        wait_until(lambda: worker.output().count(" succeeded in ") == 2 * len(tenants))
+        worker.wait_ready()
+        r = server.post("/rollouts", json={"action": "upgrade", "waves": [1, "100%"]})
+        assert r.status_code == 202, r.json()
+        location = r.headers["Location"]
+        rollout = settled(server, location)
+        assert rollout["status"] == "succeeded", rollout
+        assert all(x["status"] == "succeeded" and x["attempt"] == 1 for x in rollout["targets"])
+        # The workers ran them, not the service: each target's task is in the worker's log.
+        assert worker.output().count("Task migrateway.rollout_target[") >= 2 * len(tenants)
+        for url in tenants.values():
+            assert audit(url) == [R1, R2, R3]
+        # Each task delivered once more (as after an acknowledgement lost with its
+        # connection): a finished target is never run again.
+        again = CeleryExecutor(load_config(os.environ, "/nonexistent"))
+        try:
+            for name in tenants:
+                again.submit(rollout["id"], name)
+            wait_until(lambda: worker.output().count(" succeeded in ") == 2 * len(tenants))
+        finally:
+            again.shutdown()
+        for url in tenants.values():
+            assert audit(url) == [R1, R2, R3]
+        assert server.get(location).json()["targets"] == rollout["targets"]
     finally:
-        again.shutdown()
-    for url in tenants.values():
-        assert audit(url) == [R1, R2, R3]
-    assert client.get(r.headers["Location"]).get_json()["targets"] == rollout["targets"]
+        server.kill()  # nothing runs any more: no need to wait for a graceful stop
+        server.stop()
 
 
 # Every backend on Redis, where the worker gives the lost task back; on RabbitMQ, the broker
