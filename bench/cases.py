@@ -27,6 +27,7 @@ class Settings:
     rounds: int  # alternated wrk runs per side
     databases: list[str]  # "sqlite", and "postgresql" when it is reachable
     bytecode: bool
+    fleet_n: int = 10000  # tenants of GET /targets (case 8)
     _dirs: dict = field(default_factory=dict)
 
     def directory(self, n: int, shape: str = "linear") -> tuple[Path, list[str]]:

@@ -11,7 +11,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench import cases, databases, graph_case, plan_case, wrk
+from bench import cases, databases, graph_case, plan_case, targets_case, wrk
 from bench.processes import install_cleanup, stop_all
 from bench.report import markdown
 
@@ -22,6 +22,7 @@ CASES = {
     "4": cases.cold_start,
     "6": plan_case.plan,
     "7": graph_case.graph,
+    "8": targets_case.targets,
 }
 
 
@@ -40,6 +41,7 @@ def settings(args, scratch: Path) -> cases.Settings:
             rounds=1,
             databases=kinds,
             bytecode=args.bytecode,
+            fleet_n=500,
         )
     return cases.Settings(
         scratch,

@@ -5,12 +5,16 @@ from __future__ import annotations
 import json
 import re
 import subprocess
+import time
 
 import pytest
 
 from api.config import PROJECT_ROOT
+from api.service.graph_cache import GraphCache
 from tests.databases import tables, version_rows
 from tests.revision_graph import ALL, MERGE, TIP, upgrade_order
+from tests.servers import Gunicorn
+from tests.test_rollouts import FAIL, R2, R3, audited, audited_directory
 from tests.tokens import FULL, READER
 
 pytestmark = pytest.mark.usefixtures("sqlite_only")
@@ -40,7 +44,15 @@ def run(name: str, server, token: str = FULL, build_id: str = "7") -> tuple[int,
 
 
 def test_the_readme_has_every_recipe():
-    assert set(recipes()) == {"status", "dry-run", "upgrade", "rollback", "operations", "async"}
+    assert set(recipes()) == {
+        "status",
+        "dry-run",
+        "upgrade",
+        "rollback",
+        "operations",
+        "async",
+        "rollout",
+    }
 
 
 def test_the_pipeline_recipes_do_what_the_readme_says(live_server, database_url, migrations):
@@ -96,3 +108,38 @@ def test_the_pipeline_recipes_do_what_the_readme_says(live_server, database_url,
     assert code == 0, out
     assert out.splitlines()[-1] == "succeeded 1/1 null"
     assert version_rows(database_url) == {TIP}
+
+
+def test_the_rollout_recipe_fails_the_job_on_a_halt_and_passes_once_fixed(tmp_path):
+    migrations = audited_directory(tmp_path / "migrations")
+    migrations.add(R3, R2, upgrade=audited(R3, FAIL))
+    tenants = {f"t{i}": f"sqlite:///{tmp_path / f't{i}.sqlite'}" for i in range(3)}
+    server = Gunicorn(
+        {
+            "DATABASE_URL": f"sqlite:///{tmp_path / 'control.sqlite'}",
+            "MIGRATIONS_DIR": str(migrations.path),
+            "MIGRATEWAY_TARGETS": json.dumps([{"name": n, "url": u} for n, u in tenants.items()]),
+        }
+    )
+    try:
+        code, out = run("rollout", server)
+        assert code == 1, out
+        assert "halted 0 succeeded, 1 failed" in out and "release 3 is broken" in out
+        migrations.add(R3, R2, upgrade=audited(R3))
+        # The job runs again once R3 is fixed; the canary's failed revision is resolved first
+        # (on SQLite it may have left part of itself).
+        assert server.post("/targets/t0/stamp", json={"target": R2, "resolves": _failed(server)}).ok
+        time.sleep(GraphCache.RELIST_SECONDS + 0.1)
+        code, out = run("rollout", server)
+        assert code == 0, out
+        assert out.splitlines()[-1] == "succeeded 3 succeeded, 0 failed"
+    finally:
+        server.stop()
+    for url in tenants.values():
+        assert version_rows(url) == {R3}
+
+
+def _failed(server) -> str:
+    (op,) = server.get("/targets/t0/operations?limit=1").json()["items"]
+    assert op["status"] == "failed"
+    return op["id"]

@@ -11,7 +11,9 @@ import pytest
 from api import create_app, db
 from api.service.graph_cache import GraphCache
 from tests.revision_graph import MigrationsDir
+from tests.test_webhooks import SECRET, readme_verify
 from tests.tokens import DEPLOYER, READER, authorized, bearer
+from tests.webhook_receiver import Receiver
 
 R1, R2, R3 = "a1a1a1a1a1a1", "b2b2b2b2b2b2", "c3c3c3c3c3c3"
 FAIL = "raise RuntimeError('release 3 is broken')\n"
@@ -216,3 +218,72 @@ def test_what_a_rollout_request_may_say(client, app):
     )
     assert r.status_code == 403 and r.get_json()["missing_scope"] == "downgrade"
     assert client.get("/rollouts").get_json()["total"] == 0  # none was started
+
+
+def test_a_receiver_is_told_when_a_rollout_halts_and_when_it_ends(
+    monkeypatch, migrations, tenants, tmp_path
+):
+    hook = Receiver()
+    monkeypatch.setenv(
+        "MIGRATEWAY_WEBHOOKS",
+        json.dumps(
+            [{"url": hook.url, "secret": SECRET, "events": ["rollout.halted", "rollout.succeeded"]}]
+        ),
+    )
+    write_release(migrations, broken=True)
+    app = create_app(
+        {
+            "DATABASE_URL": f"sqlite:///{tmp_path / 'control.sqlite'}",
+            "MIGRATIONS_DIR": str(migrations.path),
+            "MIGRATEWAY_TARGETS": json.dumps([{"name": n, "url": u} for n, u in tenants.items()]),
+            "ROLLOUT_WORKERS": 2,
+        }
+    )
+    client = authorized(app.test_client())
+    try:
+        location = client.post("/rollouts", json={"action": "upgrade"}).headers["Location"]
+        assert settled(client, location)["status"] == "halted"
+        ((headers, body),) = hook.wait_for(1)
+        assert readme_verify()(SECRET, headers["Migrateway-Signature"], body)
+        sent = json.loads(body)
+        assert sent["event"] == headers["Migrateway-Event"] == "rollout.halted"
+        assert sent["rollout"]["id"] == location.rpartition("/")[2]
+        assert (
+            sent["text"]
+            == "rollout of upgrade to head by tester halted: 0 of 6 succeeded, 1 failed"
+        )
+
+        write_release(migrations, broken=False)
+        time.sleep(GraphCache.RELIST_SECONDS + 0.1)
+        canary = settled(client, location)["targets"][0]
+        client.post(
+            f"/targets/{canary['name']}/stamp",
+            json={"target": R2, "resolves": canary["operation_id"]},
+        )
+        assert client.post(f"{location}/resume").status_code == 202
+        assert settled(client, location)["status"] == "succeeded"
+        (_, body) = hook.wait_for(2)[1]
+        assert (
+            json.loads(body)["text"]
+            == "rollout of upgrade to head by tester succeeded: 6 of 6 succeeded"
+        )
+    finally:
+        app.extensions["migrateway_webhooks"].stop()
+        app.extensions["migrateway_executor"].shutdown()
+        with app.app_context():
+            db.engine.dispose()
+        hook.close()
+
+
+def test_a_rollout_that_would_destroy_data_halts_at_the_canary(client, tenants):
+    location = client.post("/rollouts", json={"action": "upgrade"}).headers["Location"]
+    assert settled(client, location)["status"] == "succeeded"
+    r = client.post("/rollouts", json={"action": "downgrade", "target": "base"})
+    assert r.status_code == 202
+    rollout = settled(client, r.headers["Location"])
+    # The data-loss guard of a single downgrade: nobody acknowledged dropping the audit rows.
+    assert rollout["status"] == "halted", rollout
+    canary = rollout["targets"][0]
+    assert canary["error"].startswith("unacknowledged-data-loss: ")
+    for url in tenants.values():
+        assert audit(url) == [R1, R2]  # nothing ran anywhere

@@ -257,6 +257,9 @@ def test_per_target_rules_exist_for_every_write(fleet_app, sqlite_only):
 
     rules = {r.rule for r in fleet_app.url_map.iter_rules()}
     for method, rule in WRITE_SCOPES:
+        if rule.startswith("/rollouts"):  # a rollout names its targets in its body
+            assert PREFIX_RULE + rule not in rules
+            continue
         assert PREFIX_RULE + rule in rules
         assert required_scope(method, PREFIX_RULE + rule) == WRITE_SCOPES[(method, rule)]
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -10,6 +11,7 @@ from dataclasses import dataclass
 from flask import Flask
 
 from api.exceptions import DatabaseUnavailable, Problem
+from api.fleet import quick_read
 from api.fleet.registry import Fleet
 
 log = logging.getLogger(__name__)
@@ -34,14 +36,44 @@ class Row:
     problem: str | None = None
 
 
-def read_row(app: Flask, fleet: Fleet, name: str) -> Row:
+class Verdicts:
+    """Where a target's version rows stand against the graph (up to date, how many pending,
+    or a problem), worked out once per listing for each distinct set of rows: most of a fleet
+    sits at the same few revisions. The graph is DATABASE_URL's service's: the directory is
+    the one every target shares."""
+
+    def __init__(self, app: Flask):
+        self._app = app
+        self._memo: dict[tuple[str, ...], tuple[bool, int] | str] = {}
+        self._lock = threading.Lock()
+
+    def of(self, heads: tuple[str, ...]) -> tuple[bool, int] | str:
+        """(up to date, pending count), or the problem slug (a revision the directory lacks,
+        a directory that does not load)."""
+        found = self._memo.get(heads)
+        if found is None:
+            with self._lock, self._app.app_context():
+                try:
+                    graph = self._app.extensions["migrateway"].graph()
+                    graph.check_known(heads)
+                    found = (set(heads) == set(graph.heads), len(graph.pending(heads)))
+                except Problem as problem:
+                    found = problem.slug
+                self._memo[heads] = found
+        return found
+
+
+def read_row(app: Flask, fleet: Fleet, name: str, verdicts: Verdicts | None = None) -> Row:
     """The state of one target; an unreachable database is a row, not an error."""
     with app.app_context():
         try:
             # In the try: a discovery entry whose database is down is a row too.
-            svc = fleet.service(name)
-            state = svc.current()
-            operations, _total = svc.operations(limit=1, offset=0)
+            quick = _quick_row(app, fleet, name, verdicts or Verdicts(app))
+            if quick is not None:
+                return quick
+            with fleet.reading(name) as svc:
+                state = svc.current()
+                operations, _total = svc.operations(limit=1, offset=0)
         except DatabaseUnavailable:
             return Row(name, reachable=False)
         except Problem as problem:
@@ -59,6 +91,32 @@ def read_row(app: Flask, fleet: Fleet, name: str) -> Row:
         )
 
 
+def _quick_row(app: Flask, fleet: Fleet, name: str, verdicts: Verdicts) -> Row | None:
+    """The row of a SQLite target read without making its service (api/fleet/quick_read.py);
+    None when the target's service must answer. A target whose service this process has
+    made is read through it: its log may hold records the file could not take yet."""
+    path = quick_read.sqlite_path(fleet.target(name).url)
+    if path is None or fleet.has_service(name):
+        return None
+    status = quick_read.read(path, app.extensions["migrateway"].version_table)
+    if status is None:
+        return None
+    if status is quick_read.NOT_A_DATABASE:
+        return Row(name, reachable=False)
+    verdict = verdicts.of(status.heads)
+    if isinstance(verdict, str):
+        return Row(name, reachable=True, problem=verdict)
+    up_to_date, pending = verdict
+    return Row(
+        name,
+        reachable=True,
+        current=status.heads,
+        up_to_date=up_to_date,
+        pending=pending,
+        last_operation=status.last_operation,
+    )
+
+
 def read_rows(app: Flask, fleet: Fleet, names: list[str], timeout: float) -> list[Row]:
     """The rows of ``names``, in that order, read at most READERS at a time.
 
@@ -73,9 +131,11 @@ def read_rows(app: Flask, fleet: Fleet, names: list[str], timeout: float) -> lis
     # Past this, a read still queued behind stuck ones is given up too.
     deadline = time.monotonic() + timeout * (len(names) // workers + 2)
 
+    verdicts = Verdicts(app)
+
     def timed(name: str) -> Row:
         started[name] = time.monotonic()
-        return read_row(app, fleet, name)
+        return read_row(app, fleet, name, verdicts)
 
     try:
         futures = [(name, pool.submit(timed, name)) for name in names]

@@ -5,7 +5,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 from api.exceptions import DatabaseUnavailable, UnknownTarget
@@ -84,8 +85,9 @@ class Fleet:
     def __len__(self) -> int:
         return len(self.targets)
 
-    def service(self, name: str):
-        """The service of target ``name``.
+    def target(self, name: str) -> Target:
+        """The target named ``name`` (a discovery entry's schemas listed again when the name
+        is new).
 
         :raises UnknownTarget:
         :raises DatabaseUnavailable: ``name`` is a discovery entry whose database is down.
@@ -101,6 +103,20 @@ class Fleet:
             raise UnknownTarget(
                 f"No target is named {name!r}. GET /targets lists them.", target=name[:100]
             )
+        return target
+
+    def has_service(self, name: str) -> bool:
+        """Whether this process has made the service of target ``name``."""
+        target = self._by_name.get(name)
+        return target is not None and target in self._services
+
+    def service(self, name: str):
+        """The service of target ``name``.
+
+        :raises UnknownTarget:
+        :raises DatabaseUnavailable: ``name`` is a discovery entry whose database is down.
+        """
+        target = self.target(name)
         found = self._services.get(target)
         if found is not None:
             return found
@@ -117,12 +133,39 @@ class Fleet:
         with self._lock:
             svc = self._services.pop(target, None) if target is not None else None
         if svc is not None:
-            svc.dispose()
+            _close_pools(svc)
+
+    @contextmanager
+    def reading(self, name: str) -> Iterator:
+        """The service of ``name`` for one read of the fleet matrix. One made for this read
+        has its pools closed after it: kept open, a listing of thousands of targets held a
+        connection per target (two files each on SQLite, a server process each on
+        PostgreSQL, past max_connections). The service stays, its graph shared; a later
+        call opens a connection again.
+
+        :raises UnknownTarget:
+        """
+        made = not self.has_service(name)
+        svc = self.service(name)
+        try:
+            yield svc
+        finally:
+            if made:
+                _close_pools(svc)
 
     def dispose(self) -> None:
         """Close the pooled connections of every target's service made so far."""
         with self._lock:
             for svc in self._services.values():
-                svc.engine.dispose()
+                _close_pools(svc)
         if self._discoverer is not None:
             self._discoverer.dispose()
+
+
+def _close_pools(svc) -> None:
+    """Close the idle pooled connections of ``svc``'s database and of its operation log (a
+    file of its own on SQLite); one in use is closed when it is given back."""
+    svc.engine.dispose()
+    log_engine = svc.oplog.engine
+    if log_engine is not svc.engine:
+        log_engine.dispose()

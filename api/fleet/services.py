@@ -13,6 +13,7 @@ from api.service import MigrationService
 from api.service.binds import DEFAULT
 from api.service.copy_run import app_on
 from api.service.drivers import sync_url
+from api.service.graph_cache import GraphCache
 from api.service.tcp_user_timeout import bound_unanswered_waits
 from api.service.tenant_schema import confine
 
@@ -24,6 +25,7 @@ def builder(
 ) -> Callable[[Target], MigrationService]:
     """What makes a target's service: ``common`` holds the MigrationService arguments every
     target shares with DATABASE_URL's (migrate, directory, version table, ...)."""
+    graphs = GraphCache()  # one directory for every target: parsed once, not per target
 
     def build(target: Target) -> MigrationService:
         url = sync_url(target.url)
@@ -36,6 +38,7 @@ def builder(
             database_url=target.url,
             engines={DEFAULT: engine},
             app_context=_on(engine, app_context or nullcontext),
+            graphs=graphs,
             **common,
         )
 

@@ -169,6 +169,17 @@ def page(app: Flask, limit: int, offset: int) -> tuple[list[RolloutView], int]:
     return views, total
 
 
+def ended_since(app: Flask, since) -> list[RolloutView]:
+    """The rollouts that halted or ended since then, with their counts (for webhooks)."""
+    store = rollout_store(app)
+    found = store.ended_since(since)
+    counts = store.counts([x.id for x in found])
+    return [
+        RolloutView(x, x.status, [], {**dict.fromkeys(TARGET_STATUSES, 0), **counts[x.id]})
+        for x in found
+    ]
+
+
 def _status(rollout: Rollout) -> str:
     return INTERRUPTED if driver_gone(rollout) else rollout.status
 
@@ -184,7 +195,9 @@ def _wave_status(wave: dict, size: int) -> str:
 
 
 def _drive(app: Flask, rollout_id: str) -> None:
-    Driver(rollout_store(app), executor(app), rollout_id).start()
+    hooks = app.extensions.get("migrateway_webhooks")  # told at once when it halts or ends
+    on_end = (lambda _id: hooks.wake()) if hooks is not None else None
+    Driver(rollout_store(app), executor(app), rollout_id, on_end).start()
 
 
 def executor(app: Flask):

@@ -54,10 +54,13 @@ class MigrationService(LogReads, Integrity):
         engines: Mapping[str, Engine] | None = None,
         ddl_locks: DdlLockPolicy | None = None,
         models_known: bool = True,
+        graphs: GraphCache | None = None,
     ):
         """``engines``: bind name -> engine of the application whose Migrate runs env.py
         (``"default"`` is ``engine``); used when the directory migrates each bind.
-        ``ddl_locks``: the lock timeout and retries of a write that does not say."""
+        ``ddl_locks``: the lock timeout and retries of a write that does not say.
+        ``graphs``: a graph cache shared with other services of the same directory (the
+        targets of a fleet), so the directory is parsed once, not once per database."""
         self._migrate = migrate
         # The user's application (MIGRATEWAY_APP): its Migrate extension reads current_app,
         # and env.py runs inside its context, as under `flask --app <it> db upgrade`.
@@ -76,7 +79,7 @@ class MigrationService(LogReads, Integrity):
         self.models_known = models_known
         self.ddl_locks = ddl_locks or DdlLockPolicy()
         self._imports = ImportCheck()
-        self._graphs = GraphCache()
+        self._graphs = graphs or GraphCache()
         self._oplog: OperationLog | None = None
         self._read_config: Config | None = None
 
@@ -87,13 +90,6 @@ class MigrationService(LogReads, Integrity):
         if self._oplog is None:
             self._oplog = OperationLog(self.engine)
         return self._oplog
-
-    def dispose(self) -> None:
-        """Close the pooled connections of the database and of its log (a SQLite file of its
-        own): a worker that runs many targets once each must not keep each one's pool open."""
-        self.engine.dispose()
-        if self._oplog is not None and self._oplog.engine is not self.engine:
-            self._oplog.engine.dispose()
 
     @property
     def transactional_ddl(self) -> bool:
@@ -110,10 +106,11 @@ class MigrationService(LogReads, Integrity):
 
     def graph(self, config: Config | None = None) -> RevisionGraph:
         """The revision graph; reads reuse one Config (parsing alembic.ini per request cost
-        more than the rest of a warm GET /current)."""
+        more than the rest of a warm GET /current), shared with every service that shares
+        the graph cache."""
         if config is None:
             if self._read_config is None:
-                self._read_config = self.config()
+                self._read_config = self._graphs.read_config(self.config)
             config = self._read_config
         return self._graphs.get(config)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import threading
 import time
+from collections.abc import Callable
 
 from alembic.config import Config
 
@@ -35,6 +36,17 @@ class GraphCache:
         self._graph: RevisionGraph | None = None
         self._dirs: tuple | None = None
         self._listed_at = 0.0  # time.time() of the last full listing
+        self._read_config: Config | None = None
+
+    def read_config(self, make: Callable[[], Config]) -> Config:
+        """The Config the reads of every service holding this cache use, made by ``make`` for
+        the first that reads: they share one directory, and a Config costs a few ms to build
+        (a fleet of 10,000 targets built 10,000). Its URL is that service's; reads use only
+        the directory's settings."""
+        with self._lock:
+            if self._read_config is None:
+                self._read_config = make()
+            return self._read_config
 
     def get(self, config: Config) -> RevisionGraph:
         """The graph for ``config``'s directory, reloaded if any version file changed.

@@ -6,7 +6,15 @@ import json
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
-EVENTS = ("operation.succeeded", "operation.failed", "operation.interrupted")
+EVENTS = (
+    "operation.succeeded",
+    "operation.failed",
+    "operation.interrupted",
+    "rollout.succeeded",
+    "rollout.failed",
+    "rollout.halted",
+    "rollout.cancelled",
+)
 ALL = "*"
 # Kept in the delivery log's unique index with the operation id: MariaDB caps an index's
 # length at 3072 bytes, 4 per character.

@@ -18,13 +18,14 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from api import exceptions
 from api.service.oplog import FAILED, Deliveries, Delivery
 from api.service.oplog.deliveries import DELIVERED
 from api.service.oplog.record import now
-from api.webhooks import message, transport
+from api.webhooks import message, rollout_message, transport
 from api.webhooks.settings import Webhook
 from api.webhooks.signing import HEADER, signature
 
@@ -45,8 +46,11 @@ class Worker:
         hooks: tuple[Webhook, ...],
         retry_seconds: float,
         timeout: float,
+        rollouts: Callable[[datetime], list] | None = None,
     ):
+        """``rollouts``: the views of the rollouts that ended since a time (their events)."""
         self._deliveries = deliveries
+        self._rollouts = rollouts
         self._hooks = {hook.url: hook for hook in hooks}
         self._retry = timedelta(seconds=retry_seconds)
         self._timeout = timeout
@@ -104,6 +108,17 @@ class Worker:
                 if hook.wants(event) and (op.id, hook.url) not in made:
                     delivery = Delivery(operation_id=op.id, event=event, url=hook.url)
                     delivery.body = message.body(op, delivery.id)
+                    self._deliveries.add(delivery)
+        if self._rollouts is None:
+            return
+        views = {rollout_message.end_id(view): view for view in self._rollouts(now() - self._retry)}
+        made = self._deliveries.made(list(views))
+        for end_id, view in views.items():
+            event = rollout_message.event_of(view)
+            for hook in self._hooks.values():
+                if hook.wants(event) and (end_id, hook.url) not in made:
+                    delivery = Delivery(operation_id=end_id, event=event, url=hook.url)
+                    delivery.body = rollout_message.body(view, delivery.id)
                     self._deliveries.add(delivery)
 
     def _attempt(self, delivery: Delivery) -> None:
@@ -168,11 +183,14 @@ def init_app(app, svc) -> Worker | None:
     hooks = app.config["MIGRATEWAY_WEBHOOKS"]
     if not hooks:
         return None
+    from api.rollouts.control import ended_since
+
     worker = Worker(
         Deliveries(svc.oplog),
         hooks,
         app.config["WEBHOOK_RETRY_SECONDS"],
         app.config["WEBHOOK_TIMEOUT"],
+        rollouts=lambda since: ended_since(app, since),
     )
     svc.oplog.on_end = worker.wake
     app.extensions["migrateway_webhooks"] = worker

@@ -150,6 +150,17 @@ class Rollouts:
             conn.execute(rollouts.update().where(r.id == rollout_id).values(**values))
             conn.commit()
 
+    def ended_since(self, since: datetime) -> list[Rollout]:
+        """Rollouts that ended (or halted) since then."""
+        if not self._store._exists():
+            return []
+        ended = (SUCCEEDED, FAILED, HALTED, CANCELLED)
+        with self._store._connect() as conn:
+            rows = conn.execute(
+                rollouts.select().where(r.status.in_(ended), r.finished_at >= since)
+            ).all()
+        return [_row(Rollout, row) for row in rows]
+
     def take_over(self, rollout_id: str, resumable: tuple[str, ...]) -> bool:
         """Become the driver of a rollout that is in a ``resumable`` status, or `running`
         with a driver gone silent; False when another process drives it (or took it first:
