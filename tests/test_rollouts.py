@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import sqlite3
 import time
 
@@ -292,3 +293,30 @@ def test_a_rollout_that_would_destroy_data_halts_at_the_canary(client, tenants):
     assert canary["error"].startswith("unacknowledged-data-loss: ")
     for url in tenants.values():
         assert audit(url) == [R1, R2]  # nothing ran anywhere
+
+
+def test_a_target_that_cannot_be_queued_halts_the_rollout_for_resume(migrations, tenants, tmp_path):
+    with socket.socket() as closed:  # a broker that is not there
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    app = create_app(
+        {
+            "DATABASE_URL": f"sqlite:///{tmp_path / 'control.sqlite'}",
+            "MIGRATIONS_DIR": str(migrations.path),
+            "MIGRATEWAY_TARGETS": json.dumps([{"name": n, "url": u} for n, u in tenants.items()]),
+            "CELERY_BROKER_URL": f"redis://127.0.0.1:{port}/0",
+        }
+    )
+    client = authorized(app.test_client())
+    try:
+        location = client.post("/rollouts", json={"action": "upgrade"}).headers["Location"]
+        rollout = settled(client, location, timeout=30)
+        assert rollout["status"] == "halted", rollout
+        canary, *rest = rollout["targets"]
+        assert canary["status"] == "interrupted" and "could not be queued" in canary["error"]
+        assert all(x["status"] == "pending" for x in rest)
+        assert all(audit(url) == [] for url in tenants.values())
+    finally:
+        app.extensions["migrateway_executor"].shutdown()
+        with app.app_context():
+            db.engine.dispose()
