@@ -12,6 +12,7 @@ from pathlib import Path
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from api.rollouts import celery_settings
 from api.webhooks.settings import parse as parse_webhooks
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -25,6 +26,9 @@ MAX_TARGET_READ_TIMEOUT = 120.0
 # The bounds of WEBHOOK_RETRY_SECONDS (a day) and WEBHOOK_TIMEOUT (seconds).
 MAX_WEBHOOK_RETRY = 86400.0
 MAX_WEBHOOK_TIMEOUT = 60.0
+# The bound of CELERY_VISIBILITY_TIMEOUT (a week) and its default (6 hours).
+MAX_CELERY_VISIBILITY_TIMEOUT = 7 * 86400.0
+CELERY_VISIBILITY_TIMEOUT = 6 * 3600.0
 
 
 class ConfigurationError(ValueError):
@@ -95,6 +99,18 @@ def load_config(environ: Mapping[str, str], instance_path: str) -> dict:
         # How many worker processes inside the service run a rollout's targets when Celery is
         # not used (api/rollouts/pool.py); unset: one per CPU.
         "ROLLOUT_WORKERS": _count(environ, "ROLLOUT_WORKERS", 0, 64) or None,
+        # Rollouts on Celery (api/rollouts/celery_app.py): with a Redis or RabbitMQ URL, each
+        # target of a rollout is a task on CELERY_QUEUE, run by Celery workers started with this
+        # same environment; unset, a pool of processes inside the service runs them.
+        "CELERY_BROKER_URL": _celery(celery_settings.broker_url, environ, "CELERY_BROKER_URL"),
+        "CELERY_QUEUE": _celery(celery_settings.queue, environ, "CELERY_QUEUE"),
+        # Redis only: a task whose worker vanished whole (machine lost) goes to another worker
+        # after this many seconds. Longer than any migration: a task still running past it is
+        # handed out again (the lock and its key make that run nothing twice, but it waits).
+        "CELERY_VISIBILITY_TIMEOUT": _seconds(
+            environ, "CELERY_VISIBILITY_TIMEOUT", MAX_CELERY_VISIBILITY_TIMEOUT
+        )
+        or CELERY_VISIBILITY_TIMEOUT,
         # Where and what to POST when an operation ends (api/webhooks/): a JSON list of
         # {"url", "secret", "events"}; each delivery is retried for WEBHOOK_RETRY_SECONDS in
         # all, each attempt given WEBHOOK_TIMEOUT seconds to answer.
@@ -166,6 +182,13 @@ def _binds(raw: str | None) -> dict:
             'DATABASE_BINDS must be a JSON object of bind name to URL: {"users": "postgresql://..."}'
         )
     return {"SQLALCHEMY_BINDS": binds}
+
+
+def _celery(parse, environ: Mapping[str, str], name: str):
+    try:
+        return parse(environ.get(name))
+    except ValueError as exc:
+        raise ConfigurationError(str(exc)) from None
 
 
 def _webhooks(raw: str | None) -> tuple:

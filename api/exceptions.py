@@ -204,6 +204,15 @@ class UnknownRollout(Problem):
     title = "Unknown rollout"
 
 
+class InvalidRollout(Problem):
+    """A well-formed rollout request that does not fit the targets: a name no target has,
+    waves that do not reach them all, no target at all."""
+
+    status = 422
+    slug = "invalid-rollout"
+    title = "Invalid rollout"
+
+
 class RolloutConflict(Problem):
     """Resume or cancel asked of a rollout in a status that does not allow it."""
 

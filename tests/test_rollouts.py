@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import sqlite3
 import time
 
@@ -196,15 +197,20 @@ def test_what_a_rollout_request_may_say(client, app):
         assert r.content_type == "application/problem+json"
         return r.get_json()
 
-    assert problem({"action": "upgrade", "targets": ["t0", "nope"]})["errors"] == {
-        "targets": ["nope"]
-    }
-    assert "last wave" in problem({"action": "upgrade", "waves": [1, "50%"]})["detail"]
-    assert "fewer" in problem({"action": "upgrade", "waves": [3, 1, "100%"]})["detail"]
-    problem({"action": "upgrade", "waves": [0, "100%"]})
-    problem({"action": "upgrade", "waves": ["lots"]})
+    # Well-formed, but not fitting the targets: 422.
+    unknown = problem({"action": "upgrade", "targets": ["t0", "nope"]}, 422)
+    assert unknown["errors"] == {"targets": ["nope"]}
+    assert unknown["type"].endswith(":invalid-rollout")
+    assert "last wave" in problem({"action": "upgrade", "waves": [1, "50%"]}, 422)["detail"]
+    assert "fewer" in problem({"action": "upgrade", "waves": [3, 1, "100%"]}, 422)["detail"]
+    problem({"action": "upgrade", "waves": [0, "100%"]}, 422)
+    problem({"action": "upgrade", "waves": ["lots"]}, 422)
+    problem({"action": "upgrade", "waves": [{}]}, 422)
+    problem({"action": "upgrade", "targets": "t0"}, 422)
+    problem({"action": "upgrade", "targets": []}, 422)
+    problem({"action": "upgrade", "waves": "100%"})  # not even a list
     problem({"action": "sideways"})
-    problem({"action": "downgrade"})  # a downgrade says where to
+    problem({"action": "downgrade"}, 422)  # a downgrade says where to
     problem({"action": "upgrade", "parallelism": 0})
     assert client.get("/rollouts/nope").status_code == 404
     assert client.post("/rollouts/nope/resume").get_json()["type"].endswith(":unknown-rollout")
@@ -287,3 +293,30 @@ def test_a_rollout_that_would_destroy_data_halts_at_the_canary(client, tenants):
     assert canary["error"].startswith("unacknowledged-data-loss: ")
     for url in tenants.values():
         assert audit(url) == [R1, R2]  # nothing ran anywhere
+
+
+def test_a_target_that_cannot_be_queued_halts_the_rollout_for_resume(migrations, tenants, tmp_path):
+    with socket.socket() as closed:  # a broker that is not there
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    app = create_app(
+        {
+            "DATABASE_URL": f"sqlite:///{tmp_path / 'control.sqlite'}",
+            "MIGRATIONS_DIR": str(migrations.path),
+            "MIGRATEWAY_TARGETS": json.dumps([{"name": n, "url": u} for n, u in tenants.items()]),
+            "CELERY_BROKER_URL": f"redis://127.0.0.1:{port}/0",
+        }
+    )
+    client = authorized(app.test_client())
+    try:
+        location = client.post("/rollouts", json={"action": "upgrade"}).headers["Location"]
+        rollout = settled(client, location, timeout=30)
+        assert rollout["status"] == "halted", rollout
+        canary, *rest = rollout["targets"]
+        assert canary["status"] == "interrupted" and "could not be queued" in canary["error"]
+        assert all(x["status"] == "pending" for x in rest)
+        assert all(audit(url) == [] for url in tenants.values())
+    finally:
+        app.extensions["migrateway_executor"].shutdown()
+        with app.app_context():
+            db.engine.dispose()

@@ -6,7 +6,13 @@ from flask import current_app, g
 from flask_restx import Namespace, Resource
 
 from api import auth
-from api.exceptions import Forbidden, InvalidRequest, RolloutConflict, UnknownRollout
+from api.exceptions import (
+    Forbidden,
+    InvalidRequest,
+    InvalidRollout,
+    RolloutConflict,
+    UnknownRollout,
+)
 from api.openapi import model, query_params
 from api.resources import parsing
 from api.resources.problems_doc import UNAVAILABLE, documents_problems
@@ -31,13 +37,12 @@ def _accepted(view: control.RolloutView):
 class RolloutList(Resource):
     @ns.expect(model(ns, RolloutRequest))
     @ns.response(202, "Started: follow Location", rollout_model)
-    @documents_problems(ns, InvalidRequest, Forbidden, *UNAVAILABLE)
+    @documents_problems(ns, InvalidRequest, InvalidRollout, Forbidden, *UNAVAILABLE)
     def post(self):
         """Start a rollout: the first wave is the canary; each wave starts when the one
         before it succeeded (or on_failure is continue)."""
         asked = parsing.body(RolloutRequest())
         auth.require(asked["action"])
-        asked.setdefault("target", "head")
         app = current_app._get_current_object()
         return _accepted(control.start(app, asked, g.get("actor", "anonymous")))
 

@@ -50,30 +50,43 @@ class RolloutView:
 def start(app: Flask, asked: dict, actor: str) -> RolloutView:
     """Record a rollout of ``asked`` (the parsed request) and start driving it.
 
-    :raises InvalidRequest: unknown target names, waves that do not fit the targets.
+    :raises InvalidRollout: unknown target names, waves that do not fit the targets.
     """
+    if "target" not in asked:
+        if asked["action"] == "downgrade":  # a rollback never guesses where to
+            raise exceptions.InvalidRollout(
+                "A downgrade rollout must say its target.", errors={"target": ["required"]}
+            )
+        asked["target"] = "head"
     fleet = app.extensions["migrateway_targets"]
     known = [x.name for x in fleet.targets]
     if asked["targets"] == "*":
         names = known
+    elif not isinstance(asked["targets"], list) or not all(
+        isinstance(name, str) for name in asked["targets"]
+    ):
+        raise exceptions.InvalidRollout(
+            'targets must be "*" (every target) or a list of target names.',
+            errors={"targets": ['"*" or a list of names']},
+        )
     else:
         names = list(dict.fromkeys(asked["targets"]))
         unknown = sorted(set(names) - set(known))
         if unknown:
-            raise exceptions.InvalidRequest(
+            raise exceptions.InvalidRollout(
                 f"No target is named {', '.join(map(repr, unknown[:10]))}; "
                 "GET /targets lists them.",
                 errors={"targets": unknown[:100]},
             )
     if not names:
-        raise exceptions.InvalidRequest(
+        raise exceptions.InvalidRollout(
             "The rollout names no target (MIGRATEWAY_TARGETS is empty)."
         )
     spec = asked.get("waves") or DEFAULT_WAVES
     try:
         waves = split(names, wave_sizes(spec, len(names)))
     except ValueError as exc:
-        raise exceptions.InvalidRequest(f"waves: {exc}", errors={"waves": [str(exc)]}) from None
+        raise exceptions.InvalidRollout(f"waves: {exc}", errors={"waves": [str(exc)]}) from None
     rollout = Rollout(
         action=asked["action"],
         target=asked["target"],

@@ -20,6 +20,7 @@ from api.service.oplog.rollout_records import (
     FAILED,
     HALTED,
     HEARTBEAT,
+    INTERRUPTED,
     RUNNING,
     SUCCEEDED,
     RolloutTarget,
@@ -44,6 +45,7 @@ class Driver:
         self.store, self.executor, self.id = store, executor, rollout_id
         self.on_end = on_end
         self._beat = 0.0
+        self._unqueued = False  # a target could not be handed to the executor
 
     def start(self) -> threading.Thread:
         """Drive in a thread of this process; a crash of the process leaves the rollout
@@ -69,6 +71,8 @@ class Driver:
         for _wave, rows in waves:
             if self._run_wave(list(rows), rollout.parallelism):
                 return CANCELLED
+            if self._unqueued:
+                return HALTED
             ended = {x.status for x in self.store.targets(self.id) if x.status != "pending"}
             if ended - {SUCCEEDED} and rollout.on_failure == "halt":
                 return HALTED
@@ -99,7 +103,20 @@ class Driver:
                     started_at=now(),
                     finished_at=None,
                 )
-                self.executor.submit(self.id, row.name)
+                try:
+                    self.executor.submit(self.id, row.name)
+                except Exception as exc:  # a broker down: the target never left, say why
+                    log.error("rollout %s: target %s not queued: %s", self.id, row.name, exc)
+                    self.store.update_target(
+                        self.id,
+                        row.name,
+                        status=INTERRUPTED,
+                        error=f"it could not be queued: {type(exc).__name__}: {exc}"[:500],
+                        finished_at=now(),
+                    )
+                    self._unqueued = True
+                    todo = []  # those under way finish; then it halts, for resume
+                    break
                 running.add(row.name)
             time.sleep(POLL)
             self._heartbeat()
