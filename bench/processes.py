@@ -120,6 +120,22 @@ def _stop_group(proc: subprocess.Popen) -> None:
     _LIVE.discard(proc.pid)
 
 
+def started(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
+    """A background process of the project (a Celery worker) in its own process group, its
+    output appended to ``log``; stop it with :func:`stop` (stop_all does on any exit)."""
+    with open(log, "ab") as out:
+        proc = subprocess.Popen(
+            args, cwd=PROJECT_ROOT, env=env, stdout=out, stderr=out, start_new_session=True
+        )
+    _LIVE.add(proc.pid)
+    return proc
+
+
+def stop(proc: subprocess.Popen) -> None:
+    """SIGTERM (a graceful stop), then SIGKILL to whatever of its group is left."""
+    _stop_group(proc)
+
+
 def rss_mb(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):

@@ -6,10 +6,15 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
+import redis
+
 from bench import client, databases
-from bench.processes import BIN, PROJECT_ROOT, Gunicorn, timed_command
+from bench.processes import BIN, Gunicorn, started, stop, timed_command
 from bench.report import Row, median, seconds, skipped, verdict
 
 REVISIONS = 20
@@ -17,8 +22,9 @@ WAVES = [1, "10%", "100%"]
 PARALLELISM = 8
 GOAL = 1000  # tenants a minute, on this 2-core machine
 POLL = 0.25  # seconds between two looks at the rollout while it runs
-# The engines a rollout runs on; Celery's once the service has it (CELERY_BROKER_URL).
-CELERY_APP = PROJECT_ROOT / "api" / "rollouts" / "celery_app.py"
+# The Celery variant's broker: the Redis the README's Celery command names, on a queue of
+# the run's own (CELERY_QUEUE), so nothing else on it is touched.
+BROKER = "redis://127.0.0.1:6379/0"
 
 
 def rollout(s) -> list[Row]:
@@ -44,8 +50,8 @@ def rollout(s) -> list[Row]:
     rows = []
     for engine in ("process pool", "Celery, 2 workers"):
         label = f"9. POST /rollouts upgrade, {n} SQLite tenants × {REVISIONS} revisions, {engine}"
-        if engine.startswith("Celery") and not CELERY_APP.exists():
-            rows.append(skipped(label, "the Celery executor is not in this checkout yet"))
+        if engine.startswith("Celery") and not _broker_reachable():
+            rows.append(skipped(label, f"no Redis at {BROKER}"))
             continue
         log(f"[9] rollout to {n} tenants, {engine}")
         elapsed = _rolled_out(s, path, n, head, engine)
@@ -73,18 +79,38 @@ def _rolled_out(s, path: Path, n: int, head: str, engine: str) -> float:
     env = dict(
         s.env(path, databases.sqlite_url(s.scratch)), MIGRATEWAY_TARGETS_FILE=str(targets_file)
     )
-    if engine.startswith("Celery"):
-        return _on_celery(s, env)  # the hook: see its docstring
-    with Gunicorn("wsgi:app", env, 1, log=s.scratch / "gunicorn.log") as srv:
+    celery = _celery_workers(s, env) if engine.startswith("Celery") else nullcontext()
+    with celery, Gunicorn("wsgi:app", env, 1, log=s.scratch / "gunicorn.log") as srv:
         srv.wait_ready("/health")
         return _timed_rollout(srv.port, tenants, head)
 
 
-def _on_celery(s, env: dict[str, str]) -> float:
-    """The Celery variant: CELERY_BROKER_URL in ``env``, two workers started with the
-    README's command, then :func:`_timed_rollout` as for the pool. Not written until the
-    executor exists (the case skips it while api/rollouts/celery_app.py is absent)."""
-    raise NotImplementedError("case 9 on Celery: start two workers, then _timed_rollout")
+@contextmanager
+def _celery_workers(s, env: dict[str, str]) -> Iterator[None]:
+    """Two Celery worker processes, started with the README's command (one worker,
+    ``--concurrency 2``: as many processes as the pool's), on a queue of this run's own
+    that is removed from the broker after it."""
+    queue = f"migrateway-bench-{uuid.uuid4().hex[:12]}"
+    env.update(CELERY_BROKER_URL=BROKER, CELERY_QUEUE=queue)
+    log = s.scratch / "celery.log"
+    command = [str(BIN / "celery"), "-A", "api.rollouts.celery_worker", "worker"]
+    named = ["--hostname", f"{queue}@bench", "--loglevel", "INFO"]  # INFO says when it is ready
+    worker = started([*command, "--concurrency", "2", *named], env, log)
+    try:
+        deadline = time.monotonic() + 60
+        while f"{queue}@bench ready." not in log.read_text(errors="replace"):
+            if worker.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"the Celery worker did not start; see {log}")
+            time.sleep(0.1)
+        yield
+    finally:
+        stop(worker)
+        broker = redis.Redis.from_url(BROKER)
+        try:
+            for key in broker.scan_iter(match=f"*{queue}*"):
+                broker.delete(key)
+        finally:
+            broker.close()
 
 
 def _timed_rollout(port: int, tenants: list[Path], head: str) -> float:
@@ -108,6 +134,16 @@ def _timed_rollout(port: int, tenants: list[Path], head: str) -> float:
     behind = [p for p in tenants if _version(p) != head]
     assert not behind, f"{len(behind)} tenants not at head, e.g. {behind[:3]}"
     return elapsed
+
+
+def _broker_reachable() -> bool:
+    broker = redis.Redis.from_url(BROKER, socket_connect_timeout=3)
+    try:
+        return bool(broker.ping())
+    except redis.RedisError:
+        return False
+    finally:
+        broker.close()
 
 
 def _tenants(directory: Path, n: int) -> list[Path]:
