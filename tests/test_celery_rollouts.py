@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from api import create_app, db
+from api import create_app
 from api.config import load_config
 from api.rollouts.celery_app import LOST_RUNS, CeleryExecutor
 from api.service.progress import PROGRESS_INTERVAL
@@ -22,6 +22,7 @@ from tests import celery_workers
 from tests.databases import version_rows
 from tests.revision_graph import MigrationsDir
 from tests.servers import Gunicorn
+from tests.test_rollouts import close
 from tests.tokens import authorized
 
 R1, R2, R3 = "a0d17000001a", "a0d17000002b", "a0d17000003c"
@@ -81,12 +82,7 @@ def api(fleet):
     """The service, made from the environment as the workers' is."""
     app = create_app()
     yield app
-    made = app.extensions.get("migrateway_executor")
-    if made is not None:
-        made.shutdown()
-    app.extensions["migrateway_targets"].dispose()
-    with app.app_context():
-        db.engine.dispose()
+    close(app)
 
 
 @pytest.fixture

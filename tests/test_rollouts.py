@@ -70,9 +70,17 @@ def app(migrations, tenants, tmp_path):
         }
     )
     yield app
+    close(app)
+
+
+def close(app) -> None:
+    """Stop what a rollout test's app started: its executor, its pools."""
     made = app.extensions.get("migrateway_executor")
     if made is not None:
         made.shutdown()
+    hooks = app.extensions.get("migrateway_webhooks")
+    if hooks is not None:
+        hooks.stop()
     app.extensions["migrateway_targets"].dispose()
     with app.app_context():
         db.engine.dispose()
@@ -274,10 +282,7 @@ def test_a_receiver_is_told_when_a_rollout_halts_and_when_it_ends(
             == "rollout of upgrade to head by tester succeeded: 6 of 6 succeeded"
         )
     finally:
-        app.extensions["migrateway_webhooks"].stop()
-        app.extensions["migrateway_executor"].shutdown()
-        with app.app_context():
-            db.engine.dispose()
+        close(app)
         hook.close()
 
 
@@ -317,6 +322,4 @@ def test_a_target_that_cannot_be_queued_halts_the_rollout_for_resume(migrations,
         assert all(x["status"] == "pending" for x in rest)
         assert all(audit(url) == [] for url in tenants.values())
     finally:
-        app.extensions["migrateway_executor"].shutdown()
-        with app.app_context():
-            db.engine.dispose()
+        close(app)

@@ -10,10 +10,10 @@ from contextlib import ExitStack
 import pytest
 import sqlalchemy as sa
 
-from api import create_app, db
+from api import create_app
 from tests import databases
 from tests.conftest import reachable_server
-from tests.test_rollouts import R1, R2, audited_directory, settled
+from tests.test_rollouts import R1, R2, audited_directory, close, settled
 from tests.tokens import authorized
 
 
@@ -45,10 +45,7 @@ def _roll_out(tmp_path, targets: list[dict], waves: list) -> dict:
         rollout = settled(client, r.headers["Location"], timeout=240)
         matrix = client.get("/targets?up_to_date=false").get_json()
     finally:
-        app.extensions["migrateway_executor"].shutdown()
-        app.extensions["migrateway_targets"].dispose()
-        with app.app_context():
-            db.engine.dispose()
+        close(app)
     assert rollout["status"] == "succeeded", [x for x in rollout["targets"] if x["error"]][:3]
     assert matrix["total"] == 0  # GET /targets agrees: every target is up to date
     return rollout

@@ -78,23 +78,18 @@ class RolloutTargetSchema(Schema):
     finished_at = fields.DateTime(allow_none=True)
 
 
-class WaveSchema(Schema):
-    wave = fields.Integer(metadata={"description": "1 is the canary."})
-    size = fields.Integer()
-    status = fields.String(metadata={"enum": ["pending", "running", "succeeded", "failed"]})
-    pending = fields.Integer()
-    running = fields.Integer()
-    succeeded = fields.Integer()
-    failed = fields.Integer()
-    interrupted = fields.Integer()
-
-
 class CountsSchema(Schema):
     pending = fields.Integer()
     running = fields.Integer()
     succeeded = fields.Integer()
     failed = fields.Integer()
     interrupted = fields.Integer()
+
+
+class WaveSchema(CountsSchema):
+    wave = fields.Integer(metadata={"description": "1 is the canary."})
+    size = fields.Integer()
+    status = fields.String(metadata={"enum": ["pending", "running", "succeeded", "failed"]})
 
 
 class RolloutSummarySchema(Schema):
