@@ -35,7 +35,8 @@ LOCK_TIMEOUT_MS = 200
 
 _TABLES = (
     "SELECT n.nspname, c.relname FROM pg_catalog.pg_namespace n"
-    " JOIN pg_catalog.pg_class c ON c.relnamespace = n.oid AND c.relkind IN ('r', 'p')"
+    " JOIN pg_catalog.pg_class c ON c.relnamespace = n.oid"
+    " AND c.relkind IN ('r', 'p', 'v', 'm', 'f')"  # any relation a SELECT reads, as Alembic
     " WHERE n.nspname = ANY(%s) AND c.relname = ANY(%s)"
 )
 
