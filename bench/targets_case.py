@@ -7,7 +7,7 @@ import os
 import sys
 from pathlib import Path
 
-from bench import client, databases, fleet
+from bench import client, databases, fleet, schemas_case
 from bench.processes import Gunicorn, flask_db, rss_mb, timed_command
 from bench.report import Row, median, seconds, skipped, spread, verdict
 
@@ -102,8 +102,9 @@ def targets(s) -> list[Row]:
             "—",
         ),
     ]
-    rows.append(skipped("8. GET /targets over PostgreSQL schemas", "not supported yet"))
-    return rows
+    if "postgresql" in s.databases:
+        return rows + schemas_case.targets(s, path, ids)
+    return rows + [skipped("8. GET /targets over PostgreSQL schemas", "PostgreSQL is down")]
 
 
 def _oplog_template(s, path: Path) -> Path:

@@ -37,7 +37,7 @@ class Discoverer:
 
         :raises DatabaseUnavailable: the entry's database cannot be reached.
         """
-        engine = self._engine(entry.url)
+        engine = self.engine(entry.url)
         with reachable(engine), engine.connect() as conn:
             names = conn.execute(_SCHEMAS, {"pattern": entry.pattern}).scalars().all()
         found = []
@@ -53,14 +53,17 @@ class Discoverer:
                 )
         return found
 
-    def _engine(self, url: str) -> sa.Engine:
+    def engine(self, url: str) -> sa.Engine:
+        """The small engine of the database at ``url``: its schema listings and GET /targets'
+        batched reads of its tenant schemas (api/fleet/schema_reads.py)."""
         with self._lock:
             engine = self._engines.get(url)
             if engine is None:
                 sync = sync_url(url)
                 options = engine_options(sync, self._connect_timeout)
-                # One query per listing: a pooled connection or two is plenty.
-                options.update(pool_size=1, max_overflow=1)
+                # One query per listing and one connection per GET /targets: a pooled
+                # connection, and a few more when listings overlap.
+                options.update(pool_size=1, max_overflow=3)
                 engine = self._engines[url] = sa.create_engine(sync, **options)
             return engine
 

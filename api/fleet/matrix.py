@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from flask import Flask
 
 from api.exceptions import DatabaseUnavailable, Problem
-from api.fleet import quick_read
+from api.fleet import quick_read, schema_reads
 from api.fleet.registry import Fleet
 
 log = logging.getLogger(__name__)
@@ -103,6 +103,11 @@ def _quick_row(app: Flask, fleet: Fleet, name: str, verdicts: Verdicts) -> Row |
         return None
     if status is quick_read.NOT_A_DATABASE:
         return Row(name, reachable=False)
+    return _row_of(name, status, verdicts)
+
+
+def _row_of(name: str, status: quick_read.Status, verdicts: Verdicts) -> Row:
+    """The row of a target whose version rows and newest operation were read directly."""
     verdict = verdicts.of(status.heads)
     if isinstance(verdict, str):
         return Row(name, reachable=True, problem=verdict)
@@ -117,12 +122,56 @@ def _quick_row(app: Flask, fleet: Fleet, name: str, verdicts: Verdicts) -> Row |
     )
 
 
+def _schema_rows(
+    app: Flask, fleet: Fleet, names: list[str], verdicts: Verdicts, timeout: float
+) -> dict[str, Row]:
+    """The rows of the PostgreSQL schema targets among ``names`` read in batches, a connection
+    per database (api/fleet/schema_reads.py); a target missing here is read by its service.
+    One whose service this process has made is left to it, as for SQLite."""
+    by_url: dict[str, list[tuple[str, str]]] = {}
+    for name in names:
+        try:
+            target = fleet.target(name)
+        except Problem:  # a discovery entry's row whose database is down: its service says
+            continue
+        if target.schema is None or fleet.has_service(name):
+            continue
+        by_url.setdefault(target.url, []).append((name, target.schema))
+    rows: dict[str, Row] = {}
+    table = app.extensions["migrateway"].version_table.name
+    for url, tenants in by_url.items():
+        engine = fleet.catalogue_engine(url)
+        if engine is None or engine.dialect.name != "postgresql":
+            continue
+        try:
+            found = schema_reads.read(engine, [schema for _, schema in tenants], table, timeout)
+        except Exception:  # the database is down or refused: each service tells the row
+            log.warning("batched read of the tenant schemas of %s failed", url, exc_info=True)
+            continue
+        for name, schema in tenants:
+            status = found.get(schema)
+            if status is not None:
+                rows[name] = _row_of(name, status, verdicts)
+    return rows
+
+
 def read_rows(app: Flask, fleet: Fleet, names: list[str], timeout: float) -> list[Row]:
-    """The rows of ``names``, in that order, read at most READERS at a time.
+    """The rows of ``names``, in that order: tenant schemas in batches, the other targets at
+    most READERS at a time.
 
     A target that has not answered ``timeout`` seconds after its read started is a row with
     ``reachable`` false: one slow database cannot hold the page (its thread finishes on its own).
     """
+    verdicts = Verdicts(app)
+    quick = _schema_rows(app, fleet, names, verdicts, timeout) if names else {}
+    rest = iter(_read_each(app, fleet, [n for n in names if n not in quick], timeout, verdicts))
+    return [quick[name] if name in quick else next(rest) for name in names]
+
+
+def _read_each(
+    app: Flask, fleet: Fleet, names: list[str], timeout: float, verdicts: Verdicts
+) -> list[Row]:
+    """The rows of ``names``, each read on its own in one of READERS threads."""
     if not names:
         return []
     workers = min(READERS, len(names))
@@ -130,8 +179,6 @@ def read_rows(app: Flask, fleet: Fleet, names: list[str], timeout: float) -> lis
     started: dict[str, float] = {}
     # Past this, a read still queued behind stuck ones is given up too.
     deadline = time.monotonic() + timeout * (len(names) // workers + 2)
-
-    verdicts = Verdicts(app)
 
     def timed(name: str) -> Row:
         started[name] = time.monotonic()

@@ -141,10 +141,10 @@ def _last_operation(log_path: str) -> LastOperation | None | object:
     op_id, kind, status, finished, running = row
     if running:
         return _UNSURE
-    return LastOperation(str(op_id), kind, status, _utc(finished))
+    return LastOperation(str(op_id), kind, status, utc(finished))
 
 
-def _utc(value) -> datetime | None:
+def utc(value) -> datetime | None:
     """A time as the log's column type reads it: stored as naive text, always UTC."""
     if value is None:
         return None

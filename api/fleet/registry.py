@@ -105,6 +105,11 @@ class Fleet:
             )
         return target
 
+    def catalogue_engine(self, url: str):
+        """The small engine that lists and reads the tenant schemas of the database at
+        ``url`` (None when no target is a schema target)."""
+        return None if self._discoverer is None else self._discoverer.engine(url)
+
     def has_service(self, name: str) -> bool:
         """Whether this process has made the service of target ``name``."""
         target = self._by_name.get(name)
