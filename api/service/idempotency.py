@@ -56,6 +56,8 @@ def replay(op: Operation, request_hash: str | None) -> Outcome:
     if op.response_status is None:
         try:
             return _from_record(op)
+        except exceptions.OperationInProgress:
+            raise  # no answer yet, so none replayed
         except exceptions.Problem as problem:
             problem.headers["Idempotent-Replayed"] = "true"
             raise
