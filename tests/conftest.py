@@ -45,6 +45,8 @@ def pytest_generate_tests(metafunc):
             names = [name for name in names if name == "postgresql"]
         if "mysql_only" in metafunc.fixturenames:
             names = [name for name in names if name == "mysql"]
+        if "not_mysql" in metafunc.fixturenames:
+            names = [name for name in names if name != "mysql"]
         metafunc.parametrize("backend", names, scope="session")
 
 
@@ -61,6 +63,12 @@ def network_only():
 @pytest.fixture
 def postgresql_only():
     """Request this for what only PostgreSQL has (schemas inside one database)."""
+
+
+@pytest.fixture
+def not_mysql():
+    """Request this where MariaDB behaves as SQLite does (no transactional DDL) and the test
+    is slow: SQLite stands for both."""
 
 
 @pytest.fixture

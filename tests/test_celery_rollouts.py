@@ -175,6 +175,7 @@ def test_a_rollout_runs_on_celery_workers_once_however_often_delivered(
 # Every backend on Redis, where the worker gives the lost task back; on RabbitMQ, the broker
 # itself gives back the task of a worker that vanished whole (its machine lost).
 @pytest.mark.parametrize("broker", ["redis"], indirect=True)
+@pytest.mark.usefixtures("not_mysql")
 def test_a_task_whose_worker_died_mid_revision_runs_on_another(
     client, fleet, tenants, start_worker, backend
 ):

@@ -66,7 +66,9 @@ def app(migrations, tenants, tmp_path):
             "DATABASE_URL": f"sqlite:///{tmp_path / 'control.sqlite'}",
             "MIGRATIONS_DIR": str(migrations.path),
             "MIGRATEWAY_TARGETS": json.dumps([{"name": n, "url": u} for n, u in tenants.items()]),
-            "ROLLOUT_WORKERS": 2,
+            # One process: these tests are about order and state, not speed (each spawned
+            # process imports the service first).
+            "ROLLOUT_WORKERS": 1,
         }
     )
     yield app

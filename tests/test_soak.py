@@ -33,9 +33,9 @@ from tests.servers import Gunicorn, Proxy
 from tests.soak_checks import answer_problems, database_problems
 from tests.soak_database import SLOW, Database, audited_chain
 
-# 20 s a backend keeps the whole suite under its 10 minutes; each run draws a new seed, so
+# 15 s a backend keeps the whole suite under its 10 minutes; each run draws a new seed, so
 # the runs add up (SOAK_SECONDS=300 for a long one).
-CHAOS_SECONDS = float(os.environ.get("SOAK_SECONDS", 20))
+CHAOS_SECONDS = float(os.environ.get("SOAK_SECONDS", 15))
 REVISIONS = 8
 CLIENTS = 6
 KILLS = 3  # SIGKILLs of a server, each replaced by a new one
