@@ -54,13 +54,9 @@ def replay(op: Operation, request_hash: str | None) -> Outcome:
             operation_id=op.id,
         )
     if op.response_status is None:
-        try:
-            return _from_record(op)
-        except exceptions.OperationInProgress:
-            raise  # no answer yet, so none replayed
-        except exceptions.Problem as problem:
-            problem.headers["Idempotent-Replayed"] = "true"
-            raise
+        # Told from the record, not replayed: the answer given first was not kept (its
+        # process stopped, or it was a 503), so this one may differ from it.
+        return _from_record(op)
     kept = json.loads(op.response_body or "null")
     if isinstance(kept, dict) and "result" in kept:
         result = kept["result"]
