@@ -77,18 +77,7 @@ def test_rows_are_those_the_targets_services_answer(make_app, tmp_path, sqlite_o
             assert current.get_json()["type"].endswith(":revision-conflict")
             assert rows[name]["reachable"] and rows[name]["problem"] == "revision-conflict"
             continue
-        state = current.get_json()
-        ops = client.get(f"/targets/{name}/operations?limit=1").get_json()["items"]
-        last = {k: ops[0][k] for k in ("id", "kind", "status", "finished_at")} if ops else None
-        assert rows[name] == {
-            "name": name,
-            "reachable": True,
-            "current": state["current"],
-            "up_to_date": state["up_to_date"],
-            "pending": len(state["pending"]),
-            "last_operation": last,
-            "problem": None,
-        }, name
+        assert rows[name] == service_row(client, name, current.get_json()), name
     assert rows["migrated"]["last_operation"]["kind"] == "downgrade"
     assert rows["behind"]["pending"] == len(ALL) - 2
     assert rows["missing"]["current"] == [] and not (tmp_path / "missing.sqlite").exists()
@@ -176,3 +165,18 @@ def test_targets_read_through_their_services_keep_no_pool_open(make_app, tmp_pat
     assert _open_files() - before < 20
     # A target used again opens its connections again.
     assert client.get("/targets/t001/current").get_json()["current"] == [TIP]
+
+
+def service_row(client, name: str, state: dict) -> dict:
+    """The matrix row a target's own calls give (``state``: its GET /current answer)."""
+    ops = client.get(f"/targets/{name}/operations?limit=1").get_json()["items"]
+    last = {k: ops[0][k] for k in ("id", "kind", "status", "finished_at")} if ops else None
+    return {
+        "name": name,
+        "reachable": True,
+        "current": state["current"],
+        "up_to_date": state["up_to_date"],
+        "pending": len(state["pending"]),
+        "last_operation": last,
+        "problem": None,
+    }

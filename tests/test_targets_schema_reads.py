@@ -12,6 +12,7 @@ import sqlalchemy as sa
 
 from api import create_app, db
 from tests.revision_graph import ALL, SECOND, TIP
+from tests.test_targets_matrix_reads import service_row
 from tests.tokens import authorized
 
 # Every state a tenant schema can be in, as GET /targets must tell it.
@@ -98,18 +99,7 @@ def test_rows_are_those_the_tenants_services_answer(make_app, tenants, database_
             assert current.get_json()["type"].endswith(":revision-conflict")
             assert rows[name]["reachable"] and rows[name]["problem"] == "revision-conflict"
             continue
-        state = current.get_json()
-        ops = client.get(f"/targets/{name}/operations?limit=1").get_json()["items"]
-        last = {k: ops[0][k] for k in ("id", "kind", "status", "finished_at")} if ops else None
-        assert rows[name] == {
-            "name": name,
-            "reachable": True,
-            "current": state["current"],
-            "up_to_date": state["up_to_date"],
-            "pending": len(state["pending"]),
-            "last_operation": last,
-            "problem": None,
-        }, name
+        assert rows[name] == service_row(client, name, current.get_json()), name
     assert rows["tenant_migrated"]["last_operation"]["kind"] == "downgrade"
     assert rows["tenant_behind"]["pending"] == len(ALL) - 2
     assert rows["tenant_atbase"]["current"] == [] and rows["tenant_atbase"]["last_operation"]
