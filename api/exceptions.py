@@ -109,6 +109,15 @@ class DatabaseUnavailable(Problem):
     retry_after = 5
 
 
+class QueueUnavailable(Problem):
+    """Prefer: respond-async on Celery: the broker did not take the operation."""
+
+    status = 503
+    slug = "queue-unavailable"
+    title = "Queue unavailable"
+    retry_after = 5
+
+
 class MigrationsUnavailable(Problem):
     status = 503
     slug = "migrations-unavailable"

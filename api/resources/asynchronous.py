@@ -5,11 +5,13 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import replace
+from functools import partial
 
 from flask import current_app, g
 
 from api import exceptions
-from api.fleet.scope import url_prefix
+from api.fleet.scope import current_target, url_prefix
+from api.rollouts.control import queue_operation
 from api.schemas.operations import OperationSchema
 from api.service import service
 from api.service.context import CallContext
@@ -27,12 +29,17 @@ def wanted(prefer: str | None) -> bool:
 
 
 def start(call: Callable[..., Outcome], ctx: CallContext) -> Outcome:
-    """Run ``call(ctx=...)`` in a thread; return once the operation is recorded (Accepted).
+    """Run ``call(ctx=...)`` on: queued for Celery's workers when CELERY_BROKER_URL is set
+    (it outlives this process; what would refuse it is found by the worker, and its record
+    says so), else in a thread of this process, returning once the operation is recorded.
 
-    What comes before the recording (a replayed key's answer, a bad target, a held lock, a
-    failed precondition) is returned or raised here, so the caller still gets it as it is.
+    In a thread, what comes before the recording (a replayed key's answer, a bad target, a
+    held lock, a failed precondition) is returned or raised here, so the caller still gets
+    it as it is.
     """
     app = current_app._get_current_object()
+    if app.config.get("CELERY_BROKER_URL"):
+        return call(ctx=replace(ctx, queue=partial(queue_operation, app, current_target())))
     # The thread's log lines carry the request that started it (see api.logs).
     carried = {k: g.get(k) for k in ("request_id", "actor") if g.get(k)}
     recorded = threading.Event()

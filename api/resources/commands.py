@@ -54,6 +54,7 @@ WRITE_PROBLEMS = (
     exceptions.UnacknowledgedDataLoss,
     exceptions.IntegrityCheckFailed,
     *UNAVAILABLE,
+    exceptions.QueueUnavailable,
 )
 WRITE_HEADERS = query_params(WriteHeaders, location="header")
 _headers = WriteHeaders()
@@ -79,8 +80,15 @@ def perform(kind: str, request_schema: Schema, result_schema: Schema):
             return _dumped(asynchronous.start(call, ctx), result_schema)
         return _dumped(call(ctx=ctx), result_schema)
     except exceptions.UnacknowledgedDataLoss as refused:
-        refused.extra["findings"] = _findings.dump(refused.extra["findings"])
+        json_findings(refused)
         raise
+
+
+def json_findings(refused: exceptions.Problem) -> exceptions.Problem:
+    """``refused`` with the findings it names (unacknowledged-data-loss) as the API shows them."""
+    if "findings" in refused.extra:
+        refused.extra["findings"] = _findings.dump(refused.extra["findings"])
+    return refused
 
 
 def _dumped(outcome: Outcome, result_schema: Schema):

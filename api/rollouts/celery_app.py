@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from celery import Celery
 
 from api.config import ConfigurationError
+from api.rollouts import celery_operation
 from api.rollouts.celery_settings import is_redis
 
 if TYPE_CHECKING:
@@ -79,6 +80,9 @@ def make_celery(config: Mapping) -> Celery:
         }
     # Retried only when its process died: no limit here (the task counts), no delay.
     celery.task(name=TASK, bind=True, max_retries=None, default_retry_delay=0)(rollout_target)
+    celery.task(name=celery_operation.TASK, bind=True, max_retries=None)(
+        celery_operation.run_operation
+    )
     return celery
 
 
@@ -140,6 +144,15 @@ class CeleryExecutor:
             retries within about a second).
         """
         self.celery.tasks[TASK].apply_async((rollout_id, name), queue=self.queue)
+
+    def queue_operation(self, target: str | None, op_id: str, write: dict, ctx: dict) -> None:
+        """Queue one operation (Prefer: respond-async); return once the broker has it.
+
+        :raises kombu.exceptions.OperationalError: the broker cannot be reached.
+        """
+        self.celery.tasks[celery_operation.TASK].apply_async(
+            (target, op_id, write, ctx), queue=self.queue
+        )
 
     def shutdown(self) -> None:
         """Release the broker connections; queued and running tasks are the workers'."""

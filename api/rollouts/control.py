@@ -234,3 +234,14 @@ def _executor(app: Flask):
             made = ProcessPool(app.extensions["migrateway_config"], workers, rollout_store(app))
         app.extensions["migrateway_executor"] = made
     return made
+
+
+def queue_operation(app: Flask, target: str | None, op_id: str, write, ctx) -> None:
+    """Hand queued operation ``op_id`` (Prefer: respond-async) of ``target`` (None: the
+    DATABASE_URL's) to Celery's workers.
+
+    :raises kombu.exceptions.OperationalError: the broker cannot be reached.
+    """
+    from api.service.queued import sent
+
+    executor(app).queue_operation(target, op_id, *sent(write, ctx))

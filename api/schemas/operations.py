@@ -31,8 +31,22 @@ class OperationSchema(Schema):
     from_ = fields.List(fields.String(), data_key="from")
     to = fields.List(fields.String(), allow_none=True)
     steps = fields.List(fields.Nested(StepSchema))
-    status = fields.String(metadata={"enum": ["running", "succeeded", "failed", "interrupted"]})
+    status = fields.String(
+        metadata={
+            "enum": ["queued", "running", "succeeded", "failed", "interrupted", "refused"],
+            "description": "queued and refused only on Celery (Prefer: respond-async with "
+            "CELERY_BROKER_URL set): queued until a worker takes it; refused when the worker "
+            "found it could not run (nothing ran; problem says why).",
+        }
+    )
     error = fields.String(allow_none=True)
+    problem = fields.Dict(
+        allow_none=True,
+        metadata={
+            "description": "Refused: the problem the request would have been answered with, "
+            "had it waited (application/problem+json's members). Absent otherwise."
+        },
+    )
     failed_revision = fields.String(allow_none=True)
     partial_possible = fields.Boolean(
         metadata={"description": "The failed revision may have partly run (no transactional DDL)."}
@@ -76,7 +90,7 @@ class OperationSchema(Schema):
 
     @post_dump
     def _drop_absent_binds(self, data: dict, **kwargs) -> dict:
-        for absent in ("acknowledged", "accepted_changed"):
+        for absent in ("acknowledged", "accepted_changed", "problem"):
             if data.get(absent) is None:
                 data.pop(absent, None)
         data["retries"] = data.get("retries") or []  # null in records of earlier versions

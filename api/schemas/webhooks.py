@@ -5,6 +5,7 @@ from __future__ import annotations
 from marshmallow import Schema, fields
 
 from api.schemas.paging import page_of, page_query
+from api.webhooks.settings import EVENTS
 
 
 class DeliverySchema(Schema):
@@ -12,9 +13,7 @@ class DeliverySchema(Schema):
     # the body (GET /operations/<id> shows the operation), never a secret (none is kept).
     id = fields.String(metadata={"description": "The body's delivery_id, in every attempt."})
     operation_id = fields.String()
-    event = fields.String(
-        metadata={"enum": ["operation.succeeded", "operation.failed", "operation.interrupted"]}
-    )
+    event = fields.String(metadata={"enum": list(EVENTS)})
     url = fields.String(metadata={"description": "The receiver, as MIGRATEWAY_WEBHOOKS names it."})
     status = fields.String(
         metadata={

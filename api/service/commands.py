@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from alembic.config import Config
 
 from api import exceptions
-from api.service import bind_runs, drift, dry_run, idempotency, integrity_gate, loss_guard
+from api.service import bind_runs, drift, dry_run, idempotency, integrity_gate, loss_guard, queued
 from api.service import oplog as log
 from api.service.alembic_env import ROOTS
 from api.service.alembic_errors import revision_errors
@@ -83,18 +83,20 @@ def run(svc: MigrationService, write: Write, ctx: CallContext) -> idempotency.Ou
     """
     start = time.perf_counter()
     key = ctx.idempotency_key
-    if key:
+    if key and ctx.queued is None:  # a queued one's key is its own record
         asked = {"expected": ctx.expected_current, **write.request()}
         ctx = replace(ctx, request_hash=idempotency.fingerprint(write.kind, asked))
         prior = svc.operation_by_key(key)
         if prior is not None:
             return idempotency.replay(prior, ctx.request_hash)
+    if ctx.queue is not None:
+        return queued.enqueue(svc, write, ctx)
     config = svc.config()
     graph = svc.graph(config)
     try:
         with locked(svc, ctx) as (lock_wait_ms, held):
             # Kept under the lock, so a retry that waited for it finds the answer.
-            keep = key is not None and ctx.on_recorded is None
+            keep = key is not None and ctx.on_recorded is None and ctx.queued is None
             recorded: list[str] = []  # this call's operation, once recorded
             try:
                 result = _under_lock(svc, graph, config, write, ctx, lock_wait_ms, held, recorded)
@@ -121,7 +123,7 @@ def run(svc: MigrationService, write: Write, ctx: CallContext) -> idempotency.Ou
 def _under_lock(
     svc, graph, config, write: Write, ctx, lock_wait_ms, held, recorded: list[str]
 ) -> RunResult:
-    if ctx.idempotency_key:
+    if ctx.idempotency_key and ctx.queued is None:
         done = svc.oplog.by_key(ctx.idempotency_key)
         if done is not None:
             raise exceptions.AlreadyDone(done)
@@ -157,6 +159,7 @@ def _under_lock(
         binds=bind_runs.started(heads) if svc.binds.multi else None,
         acknowledged=acknowledged,
         accepted_changed=accepted,
+        queued=ctx.queued,
     )
     recorded.append(op.id)
     if ctx.on_recorded is not None:

@@ -25,3 +25,8 @@ class CallContext:
     request_hash: str | None = None
     # Called with the operation's id once it is recorded (for answers that do not wait).
     on_recorded: Callable[[str], None] | None = None
+    # Prefer: respond-async on Celery. ``queue``: instead of running, record the operation as
+    # queued and hand it to this (its id, the write, this context); ``queued``: in the worker,
+    # the id of the queued record this run takes.
+    queue: Callable[[str, object, CallContext], None] | None = None
+    queued: str | None = None

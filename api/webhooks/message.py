@@ -14,7 +14,7 @@ MAX_ERROR_IN_TEXT = 200
 
 
 def event_of(op: Operation) -> str:
-    """``operation.succeeded``, ``operation.failed`` or ``operation.interrupted``."""
+    """``operation.succeeded``, ``.failed``, ``.interrupted`` or ``.refused`` (on Celery)."""
     return f"operation.{op.status}"
 
 

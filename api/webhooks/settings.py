@@ -10,6 +10,7 @@ EVENTS = (
     "operation.succeeded",
     "operation.failed",
     "operation.interrupted",
+    "operation.refused",
     "rollout.succeeded",
     "rollout.failed",
     "rollout.halted",

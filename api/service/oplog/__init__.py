@@ -18,6 +18,8 @@ from api.service.oplog.deliveries import Deliveries, Delivery
 from api.service.oplog.record import (
     FAILED,
     INTERRUPTED,
+    QUEUED,
+    REFUSED,
     RUNNING,
     SUCCEEDED,
     Operation,
@@ -31,6 +33,8 @@ __all__ = [
     "Delivery",
     "FAILED",
     "INTERRUPTED",
+    "QUEUED",
+    "REFUSED",
     "RUNNING",
     "SUCCEEDED",
     "Operation",

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from api.service.oplog.record import (
     FAILED,
     INTERRUPTED,
+    REFUSED,
     SUCCEEDED,
     Operation,
     UtcDateTime,
@@ -59,7 +60,7 @@ class Delivery(_Base):
 deliveries = Delivery.__table__
 d = deliveries.c
 _COLUMNS = {attr.key: attr.columns[0] for attr in sa.inspect(Delivery).column_attrs}
-ENDED = (SUCCEEDED, FAILED, INTERRUPTED)
+ENDED = (SUCCEEDED, FAILED, INTERRUPTED, REFUSED)
 
 
 def _delivery(row: sa.Row) -> Delivery:

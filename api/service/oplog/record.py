@@ -14,6 +14,9 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, MappedAsDataclass, mapped_co
 from api.service.results import StepResult
 
 RUNNING, SUCCEEDED, FAILED, INTERRUPTED = "running", "succeeded", "failed", "interrupted"
+# Prefer: respond-async on Celery: recorded when queued, before any worker has taken it; one a
+# worker refused before it ran anything (a held lock, a failed precondition) ends refused.
+QUEUED, REFUSED = "queued", "refused"
 
 
 def now() -> datetime:
@@ -128,6 +131,8 @@ class Operation(_Base):
     # Revisions whose files changed since they were applied, run all the same because the
     # request named them in accept_changed: each with its recorded and current checksum.
     accepted_changed: Mapped[list | None] = mapped_column(Json, default=None)
+    # Refused: the problem the request would have been answered with had it waited for it.
+    problem: Mapped[dict | None] = mapped_column(Json, default=None)
 
     @property
     def needs_recovery(self) -> bool:

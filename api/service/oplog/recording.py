@@ -10,7 +10,16 @@ import sqlalchemy as sa
 from api import exceptions
 from api.service.oplog.applied import AppliedLog, RevisionChanges
 from api.service.oplog.reads import LogReads
-from api.service.oplog.record import INTERRUPTED, RUNNING, Operation, now, operations, to_row
+from api.service.oplog.record import (
+    INTERRUPTED,
+    QUEUED,
+    REFUSED,
+    RUNNING,
+    Operation,
+    now,
+    operations,
+    to_row,
+)
 from api.service.results import StepResult
 
 
@@ -38,11 +47,14 @@ class OperationLog(LogReads, AppliedLog):
         binds=None,
         acknowledged=None,
         accepted_changed=None,
+        queued: str | None = None,
     ) -> Operation:
-        """Record an operation as running; called before its first statement runs.
+        """Record an operation as running; called before its first statement runs. One that
+        was ``queued`` (its id) is that record, taken from the queue.
 
         :raises AlreadyDone: another request with this Idempotency-Key was recorded first
-            (a second line of defence: the lock serializes them).
+            (a second line of defence: the lock serializes them), or the ``queued`` one was
+            taken already (a queue delivers at least once).
         """
         self.ensure()
         op = Operation(
@@ -62,17 +74,77 @@ class OperationLog(LogReads, AppliedLog):
             acknowledged=acknowledged,
             accepted_changed=accepted_changed,
         )
+        return self._insert(op) if queued is None else self._take(queued, op)
+
+    def _insert(self, op: Operation) -> Operation:
         with self._connect() as conn:
             try:
                 conn.execute(operations.insert(), to_row(op))
                 conn.commit()
             except sa.exc.IntegrityError:
                 conn.rollback()
-                first = self.by_key(idempotency_key) if idempotency_key else None
+                first = self.by_key(op.idempotency_key) if op.idempotency_key else None
                 if first is None:
                     raise
                 raise exceptions.AlreadyDone(first) from None
         return op
+
+    def queue(self, *, kind, actor, target, sql, client_address, idempotency_key, request_hash):
+        """Record an operation as queued: asked for, not yet taken by a worker.
+
+        :raises AlreadyDone: another request with this Idempotency-Key was recorded first.
+        """
+        self.ensure()
+        op = Operation(
+            kind=kind,
+            actor=actor,
+            target=target,
+            sql=sql,
+            from_=(),
+            status=QUEUED,
+            client_address=client_address,
+            idempotency_key=idempotency_key,
+            request_hash=request_hash,
+        )
+        return self._insert(op)
+
+    def _take(self, queued: str, op: Operation) -> Operation:
+        # The queued record becomes the running one: its id, key, asker and answer stay.
+        c = operations.c
+        kept = {"id", "idempotency_key", "request_hash", "client_address", "actor"}
+        kept |= {"response_status", "response_body"}
+        values = {k: v for k, v in to_row(op).items() if k not in kept}
+        with self._connect() as conn:
+            taken = conn.execute(
+                operations.update().where(c.id == queued, c.status == QUEUED).values(values)
+            ).rowcount
+            conn.commit()
+        if not taken:
+            raise exceptions.AlreadyDone(self.get(queued))
+        return self.get(queued)
+
+    def refuse(self, op_id: str, problem: dict) -> bool:
+        """End a queued operation refused with ``problem``, unless a worker took it first."""
+        c = operations.c
+        with self._connect() as conn:
+            done = conn.execute(
+                operations.update()
+                .where(c.id == op_id, c.status == QUEUED)
+                .values(
+                    status=REFUSED, problem=problem, error=problem.get("detail"), finished_at=now()
+                )
+            ).rowcount
+            conn.commit()
+        if done:
+            self._ended()
+        return bool(done)
+
+    def unqueue(self, op_id: str) -> None:
+        """Forget a queued operation the queue never took (nothing of it ran)."""
+        c = operations.c
+        with self._connect() as conn:
+            conn.execute(operations.delete().where(c.id == op_id, c.status == QUEUED))
+            conn.commit()
 
     def finish(
         self,
