@@ -4,16 +4,20 @@ that finds it cannot run ends it refused, with the problem the caller would have
 
 from __future__ import annotations
 
+import json
 import os
 import time
 
 import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import make_url
 
 from api import create_app
 from api.config import load_config
 from api.rollouts.celery_app import CeleryExecutor
 from api.service.progress import PROGRESS_INTERVAL
-from tests.servers import Gunicorn
+from tests.databases import server_port
+from tests.servers import Gunicorn, Proxy
 from tests.test_celery_rollouts import R1, R2, R3, audit, body, broker, fleet, start_worker, tenants  # noqa: F401
 from tests.test_rollouts import close
 from tests.tokens import authorized
@@ -167,3 +171,45 @@ def test_a_broker_that_does_not_take_it_answers_503_and_records_nothing(
     assert client.get("/operations").json["items"] == []
     assert client.get("/current").json["current"] == []
     close(app)
+
+
+@pytest.mark.parametrize("broker", ["redis"], indirect=True)
+def test_a_queued_operation_waits_for_its_database_to_come_back(
+    database_url,
+    postgresql_only,
+    fleet,  # noqa: F811
+    start_worker,  # noqa: F811
+    api_server,
+    monkeypatch,
+):
+    # The target is reached through a proxy the test cuts: its database "goes down".
+    proxy = Proxy(server_port(database_url))
+    through = make_url(database_url).set(host="127.0.0.1", port=proxy.port)
+    targets = [{"name": "t1", "url": through.render_as_string(hide_password=False)}]
+    monkeypatch.setenv("MIGRATEWAY_TARGETS", json.dumps(targets))
+    monkeypatch.setenv("SLOW_MARK", os.devnull)
+    try:
+        server = api_server()
+        r = server.post("/targets/t1/upgrade", json={}, headers=ASYNC)
+        assert r.status_code == 202, r.json()
+        proxy.cut("refuse")
+        worker = start_worker().wait_ready()
+        deadline = time.monotonic() + 15
+        while "Retry in" not in worker.output():  # the task found no database, and waits
+            assert time.monotonic() < deadline, worker.output()
+            time.sleep(0.1)
+        assert audit_table_absent(database_url)
+        proxy.restore()
+        op = ended(server, r.headers["Location"])
+        assert op["status"] == "succeeded", op
+        assert audit(database_url) == [R1, R2, R3]
+    finally:
+        proxy.close()
+
+
+def audit_table_absent(url: str) -> bool:
+    engine = sa.create_engine(url)
+    try:
+        return not sa.inspect(engine).has_table("audit")
+    finally:
+        engine.dispose()
