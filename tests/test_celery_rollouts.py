@@ -172,28 +172,17 @@ def test_a_rollout_runs_on_celery_workers_once_however_often_delivered(
         server.stop()
 
 
-# Every backend on Redis, where the worker gives the lost task back; on RabbitMQ, the broker
-# itself gives back the task of a worker that vanished whole (its machine lost).
+# Every backend on Redis, where the worker gives the lost task back. On RabbitMQ, the broker
+# itself gives back the task of a worker that vanished whole: tests/test_celery_rollouts_crash.py.
 @pytest.mark.parametrize("broker", ["redis"], indirect=True)
 @pytest.mark.usefixtures("not_mysql")
 def test_a_task_whose_worker_died_mid_revision_runs_on_another(
     client, fleet, tenants, start_worker, backend
 ):
-    worker_dies_mid_revision(client, fleet, tenants["t1"], start_worker, backend, whole=False)
-
-
-@pytest.mark.parametrize("broker", ["rabbitmq"], indirect=True)
-@pytest.mark.usefixtures("postgresql_only")
-def test_rabbitmq_redelivers_the_task_of_a_worker_that_vanished(
-    client, fleet, tenants, start_worker, backend
-):
-    worker_dies_mid_revision(client, fleet, tenants["t1"], start_worker, backend, whole=True)
-
-
-def worker_dies_mid_revision(client, fleet, url, start_worker, backend, whole: bool) -> None:
-    """The pool process running target t1 is killed in R2 (``whole``: with its worker);
-    another worker gets the task, and the database ends with each revision applied once: at
-    once with transactional DDL, after the operator's recovery without it."""
+    """The pool process running target t1 is killed in R2; another worker gets the task, and
+    the database ends with each revision applied once: at once with transactional DDL, after
+    the operator's recovery without it."""
+    url = tenants["t1"]
     # Both start at once; the second takes nothing from the test's queue until told to.
     first, second = start_worker(), start_worker(idle=True)
     first.wait_ready(), second.wait_ready()
@@ -211,15 +200,11 @@ def worker_dies_mid_revision(client, fleet, url, start_worker, backend, whole: b
     control.control.add_consumer(queue, destination=[second.name], reply=True, timeout=5)
     control.control.cancel_consumer(queue, destination=[first.name], reply=True, timeout=5)
     control.close()
-    if whole:
-        first.kill()
-    else:
-        [child] = first.children()
-        os.kill(child, 9)
+    [child] = first.children()
+    os.kill(child, 9)
     rollout = settled(client, location)
     [target] = rollout["targets"]
-    if not whole:
-        assert "SIGKILL" in first.output()
+    assert "SIGKILL" in first.output()
     assert "Task migrateway.rollout_target[" in second.output()
     if backend == "postgresql":
         # Transactional DDL: R2 rolled back with its process; the redelivered task ran the
