@@ -27,6 +27,13 @@ DEFAULT_BROKERS = {
     "rabbitmq": "amqp://guest:guest@127.0.0.1:5672//",
 }
 CELERY = str(Path(sys.executable).with_name("celery"))
+# What a worker logs when a process of its pool was killed.
+KILLED = "exited with 'signal 9 (SIGKILL)'"
+# Celery's prefork pool may notice a killed process only at its next maintenance, every
+# POOL_MAINTENANCE seconds: AsynPool stops watching a process once its pipe closes, and one
+# the kernel does not yet let it reap then is found by that timer alone. RUN: time enough for
+# a task to be redelivered and run in a new process of the pool.
+POOL_MAINTENANCE, RUN = 5.0, 10.0
 
 
 def brokers() -> dict[str, str]:
@@ -105,14 +112,24 @@ class Worker:
         self.wait_for(f"{self.name} ready.", timeout)
         return self
 
-    def wait_for(self, text: str, timeout: float) -> None:
+    def wait_for(self, text: str, timeout: float, count: int = 1) -> None:
+        """Return once ``text`` is in the worker's log ``count`` times; raise with the log
+        when it is not within ``timeout`` seconds (or the worker exited)."""
         deadline = time.monotonic() + timeout
-        while text not in self.output():
+        while self.output().count(text) < count:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"worker exited ({self.proc.returncode}): {self.output()}")
             if time.monotonic() > deadline:
-                raise RuntimeError(f"worker: no {text!r} within {timeout} s: {self.output()}")
+                raise RuntimeError(
+                    f"worker: {text!r} not {count} times within {timeout} s: {self.output()}"
+                )
             time.sleep(0.05)
+
+    def wait_for_deaths(self, count: int) -> None:
+        """Return once ``count`` processes of the pool were killed, each noticed within a
+        maintenance of the pool and a run after the one before."""
+        for seen in range(1, count + 1):
+            self.wait_for(KILLED, POOL_MAINTENANCE + RUN, count=seen)
 
     def output(self) -> str:
         fd = self.log.fileno()
