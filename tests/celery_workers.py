@@ -12,6 +12,7 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 import redis
@@ -55,6 +56,18 @@ def reachable_broker(name: str) -> str:
             pytest.fail(f"broker {name} must be reachable under CI=true: {exc}")
         pytest.skip(f"broker {name} not reachable: {exc}")
     return url
+
+
+def own_database(url: str) -> str:
+    """Broker ``url`` on the next database of its Redis server (redis://host/9 -> /10).
+
+    Kombu keeps the messages taken and not acknowledged in one index per database, and a
+    worker puts back every one of them older than its own visibility timeout, whatever its
+    queue: a test whose workers have a short one needs a database no other test uses."""
+    parts = urlsplit(url)
+    database = int(parts.path.strip("/") or 0)
+    # Redis has databases 0 to 15; 0 is left to the developer.
+    return urlunsplit(parts._replace(path=f"/{database + 1 if database < 15 else 14}"))
 
 
 def forget_queues(url: str, *queues: str) -> None:
