@@ -12,6 +12,7 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 import redis
@@ -27,6 +28,13 @@ DEFAULT_BROKERS = {
     "rabbitmq": "amqp://guest:guest@127.0.0.1:5672//",
 }
 CELERY = str(Path(sys.executable).with_name("celery"))
+# What a worker logs when a process of its pool was killed.
+KILLED = "exited with 'signal 9 (SIGKILL)'"
+# Celery's prefork pool may notice a killed process only at its next maintenance, every
+# POOL_MAINTENANCE seconds: AsynPool stops watching a process once its pipe closes, and one
+# the kernel does not yet let it reap then is found by that timer alone. RUN: time enough for
+# a task to be redelivered and run in a new process of the pool.
+POOL_MAINTENANCE, RUN = 5.0, 10.0
 
 
 def brokers() -> dict[str, str]:
@@ -48,6 +56,18 @@ def reachable_broker(name: str) -> str:
             pytest.fail(f"broker {name} must be reachable under CI=true: {exc}")
         pytest.skip(f"broker {name} not reachable: {exc}")
     return url
+
+
+def own_database(url: str) -> str:
+    """Broker ``url`` on the next database of its Redis server (redis://host/9 -> /10).
+
+    Kombu keeps the messages taken and not acknowledged in one index per database, and a
+    worker puts back every one of them older than its own visibility timeout, whatever its
+    queue: a test whose workers have a short one needs a database no other test uses."""
+    parts = urlsplit(url)
+    database = int(parts.path.strip("/") or 0)
+    # Redis has databases 0 to 15; 0 is left to the developer.
+    return urlunsplit(parts._replace(path=f"/{database + 1 if database < 15 else 14}"))
 
 
 def forget_queues(url: str, *queues: str) -> None:
@@ -105,14 +125,24 @@ class Worker:
         self.wait_for(f"{self.name} ready.", timeout)
         return self
 
-    def wait_for(self, text: str, timeout: float) -> None:
+    def wait_for(self, text: str, timeout: float, count: int = 1) -> None:
+        """Return once ``text`` is in the worker's log ``count`` times; raise with the log
+        when it is not within ``timeout`` seconds (or the worker exited)."""
         deadline = time.monotonic() + timeout
-        while text not in self.output():
+        while self.output().count(text) < count:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"worker exited ({self.proc.returncode}): {self.output()}")
             if time.monotonic() > deadline:
-                raise RuntimeError(f"worker: no {text!r} within {timeout} s: {self.output()}")
+                raise RuntimeError(
+                    f"worker: {text!r} not {count} times within {timeout} s: {self.output()}"
+                )
             time.sleep(0.05)
+
+    def wait_for_deaths(self, count: int) -> None:
+        """Return once ``count`` processes of the pool were killed, each noticed within a
+        maintenance of the pool and a run after the one before."""
+        for seen in range(1, count + 1):
+            self.wait_for(KILLED, POOL_MAINTENANCE + RUN, count=seen)
 
     def output(self) -> str:
         fd = self.log.fileno()

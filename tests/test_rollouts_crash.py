@@ -30,6 +30,12 @@ def audit(url: str) -> list[str]:
         engine.dispose()
 
 
+def mid_way(counts: dict) -> bool:
+    """Two targets ended and a next one started: the kill comes mid-way. The two ending
+    together leave none running until the driver's next look at the store starts the next."""
+    return counts["succeeded"] >= 2 and counts.get("running", 0) >= 1
+
+
 def test_resume_after_a_crash_finishes_and_applies_nothing_twice(backend, tmp_path):
     migrations = audited_directory(tmp_path / "migrations")
     migrations.add(R3, R2, upgrade=audited(R3, SLOW))
@@ -55,10 +61,9 @@ def test_resume_after_a_crash_finishes_and_applies_nothing_twice(backend, tmp_pa
             assert r.status_code == 202, r.text
             location = r.headers["Location"]
             deadline = time.monotonic() + 60
-            while (now := server.get(location).json())["counts"]["succeeded"] < 2:
+            while not mid_way((now := server.get(location).json())["counts"]):
                 assert time.monotonic() < deadline, now
                 time.sleep(0.05)
-            assert now["counts"]["running"] >= 1  # the next ones started: the kill is mid-way
             server.kill()  # the API, its driver and its worker processes, mid-revision
             server.stop()
             server = Gunicorn(env)

@@ -102,19 +102,10 @@ def _lost(app: Flask, rollout_id: str, name: str, deaths: int) -> None:
     """Write the target interrupted (if nothing wrote how it ended): its process died
     ``deaths`` times running it. Its operation log says whether any of it ran."""
     from api.rollouts.store import rollout_store
-    from api.service.oplog.record import now
-    from api.service.oplog.rollout_records import INTERRUPTED, RUNNING
 
-    store = rollout_store(app)
-    rows = store.targets(rollout_id, [name])
-    if rows and rows[0].status == RUNNING:
-        store.update_target(
-            rollout_id,
-            name,
-            status=INTERRUPTED,
-            error=f"the process running it died {deaths} times (out of memory? killed?)",
-            finished_at=now(),
-        )
+    rollout_store(app).interrupt(
+        rollout_id, name, f"the process running it died {deaths} times (out of memory? killed?)"
+    )
 
 
 def service() -> Flask:

@@ -20,7 +20,6 @@ from api.service.oplog.rollout_records import (
     FAILED,
     HALTED,
     HEARTBEAT,
-    INTERRUPTED,
     RUNNING,
     SUCCEEDED,
     RolloutTarget,
@@ -107,12 +106,10 @@ class Driver:
                     self.executor.submit(self.id, row.name)
                 except Exception as exc:  # a broker down: the target never left, say why
                     log.error("rollout %s: target %s not queued: %s", self.id, row.name, exc)
-                    self.store.update_target(
+                    self.store.interrupt(
                         self.id,
                         row.name,
-                        status=INTERRUPTED,
-                        error=f"it could not be queued: {type(exc).__name__}: {exc}"[:500],
-                        finished_at=now(),
+                        f"it could not be queued: {type(exc).__name__}: {exc}"[:500],
                     )
                     self._unqueued = True
                     todo = []  # those under way finish; then it halts, for resume

@@ -9,8 +9,6 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
 from api.service.oplog import Rollouts
-from api.service.oplog.record import now
-from api.service.oplog.rollout_records import INTERRUPTED, RUNNING
 
 log = logging.getLogger(__name__)
 
@@ -71,15 +69,9 @@ class ProcessPool:
             with self._lock:
                 self._pool = None
         log.error("rollout %s: the process running target %s stopped: %s", rollout_id, name, error)
-        rows = self._store.targets(rollout_id, [name])
-        if rows and rows[0].status == RUNNING:
-            self._store.update_target(
-                rollout_id,
-                name,
-                status=INTERRUPTED,
-                error=f"the process running it stopped ({type(error).__name__})",
-                finished_at=now(),
-            )
+        self._store.interrupt(
+            rollout_id, name, f"the process running it stopped ({type(error).__name__})"
+        )
 
     def shutdown(self) -> None:
         with self._lock:

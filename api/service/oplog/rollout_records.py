@@ -145,6 +145,19 @@ class Rollouts:
             )
             conn.commit()
 
+    def interrupt(self, rollout_id: str, name: str, error: str) -> bool:
+        """Write a `running` target interrupted, saying why; False (nothing written) when it
+        is not running. One conditional update, not a read then a write: the process that ran
+        the target may write how it ended at the same moment, and its word wins."""
+        with self._store._connect() as conn:
+            written = conn.execute(
+                rollout_targets.update()
+                .where(t.rollout_id == rollout_id, t.name == name, t.status == RUNNING)
+                .values(status=INTERRUPTED, error=error, finished_at=now())
+            ).rowcount
+            conn.commit()
+        return written == 1
+
     def update(self, rollout_id: str, **values) -> None:
         with self._store._connect() as conn:
             conn.execute(rollouts.update().where(r.id == rollout_id).values(**values))
