@@ -26,7 +26,11 @@ def long_lived() -> Iterator[None]:
     try:
         yield
     finally:
-        gc.freeze()  # everything tracked, into the permanent generation (counts reset) ...
-        gc.unfreeze()  # ... and from there into the oldest generation
+        # Unless objects are frozen already (a process that froze its start-up heap, the test
+        # suite between tests): unfreezing would thaw them too. The new objects then age as
+        # any others do.
+        if not gc.get_freeze_count():
+            gc.freeze()  # everything tracked, into the permanent generation (counts reset) ...
+            gc.unfreeze()  # ... and from there into the oldest generation
         if enabled:
             gc.enable()

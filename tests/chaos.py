@@ -74,7 +74,9 @@ class Chaos:
             r = server.session.request(method, server.url + path, timeout=REQUEST_TIMEOUT, **kw)
         except requests.Timeout:
             answer.error = "timeout"
-        except requests.ConnectionError:
+        # A server killed between an answer's headers and its body breaks the body (chunked
+        # encoding error): no answer, as a connection refused or reset is.
+        except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError):
             answer.error = "connection"
         else:
             answer.status, answer.etag = r.status_code, r.headers.get("ETag")

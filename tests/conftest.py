@@ -17,13 +17,26 @@ from tests.tokens import TOKENS_JSON, authorized
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
 
+@pytest.fixture(autouse=True, scope="module")
+def collect_module_garbage():
+    """What a module's fixtures left in reference cycles, and what a test's objects that
+    outlived it (frozen by collect_garbage) left: collected when the module is done."""
+    yield
+    gc.unfreeze()
+    gc.collect()
+    gc.freeze()
+
+
 @pytest.fixture(autouse=True)
-def collect_garbage():
+def collect_garbage(collect_module_garbage):
     """A connection left unclosed in a reference cycle warns when the garbage collector gets to
     it, which could be during any later test; collecting after each test blames the one that
-    left it."""
+    left it. What is still alive then is frozen (gc.freeze), so the next test's collection
+    looks at that test's own objects: a full one over the ~200k objects of the imported
+    service and the suite took 0.1-0.15 s a test."""
     yield
     gc.collect()
+    gc.freeze()
 
 
 @pytest.fixture(autouse=True)

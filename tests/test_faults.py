@@ -30,7 +30,9 @@ def counter_revision(migrations: MigrationsDir, n: int, slow: float = 0) -> str:
     else:
         body = f"op.execute(\"INSERT INTO counter (rev) VALUES ('{rev}')\")"
         if slow:
-            body += f"\nimport time\ntime.sleep({slow})"
+            # Online only: the service renders the plan's SQL offline first (its loss guard),
+            # which would sleep as long again before the revision starts.
+            body += f"\nimport time\nif not op.get_context().as_sql:\n    time.sleep({slow})"
         undo = f"op.execute(\"DELETE FROM counter WHERE rev = '{rev}'\")"
     migrations.add(rev, down, message=f"count {n}", upgrade=body, downgrade=undo)
     return rev

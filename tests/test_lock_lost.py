@@ -47,11 +47,12 @@ note("end")"""
 
 @pytest.fixture
 def noted_dir(tmp_path):
-    """r0 creates the counter; each revision counts itself and creates its table; r1 is slow."""
+    """r0 creates the counter; each revision counts itself and creates its table; r1 is slow
+    (1.5 s of ticks: the kill lands within a tick or two of the first)."""
     migrations = MigrationsDir(tmp_path / "noted")
     down = None
     for rev in REVISIONS:
-        upgrade = NOTED.format(rev=rev, ticks=60 if rev == SLOW else 1)
+        upgrade = NOTED.format(rev=rev, ticks=30 if rev == SLOW else 1)
         if down is None:
             upgrade = "op.create_table('counter', sa.Column('rev', sa.String(32)))\n" + upgrade
         migrations.add(rev, down, upgrade=upgrade, downgrade="pass")
