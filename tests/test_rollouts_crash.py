@@ -1,11 +1,16 @@
 """A rollout whose service crashed mid-way (every process of it, SIGKILL): the rollout reads
-interrupted, and resume finishes it with nothing applied twice."""
+interrupted, and resume finishes it with nothing applied twice. A service process killed alone
+leaves none of its rollout processes behind."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import signal
 import time
 from contextlib import ExitStack
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -81,3 +86,59 @@ def test_resume_after_a_crash_finishes_and_applies_nothing_twice(backend, tmp_pa
         assert rollout["status"] == "succeeded", (rollout, output)
         for name, url in urls.items():
             assert audit(url) == [R1, R2, R3], name  # each revision ran once, on every target
+
+
+def test_the_pool_processes_of_a_service_killed_alone_leave_after_their_target(tmp_path):
+    """The out-of-memory killer takes the API's process alone: its rollout processes end the
+    target they run, then leave (nothing else would ever end them)."""
+    migrations = audited_directory(tmp_path / "migrations")
+    migrations.add(R3, R2, upgrade=audited(R3, SLOW))
+    tenants = {f"t{i}": f"sqlite:///{tmp_path / f't{i}.sqlite'}" for i in range(4)}
+    env = {
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'control.sqlite'}",
+        "MIGRATIONS_DIR": str(migrations.path),
+        "MIGRATEWAY_TARGETS": json.dumps([{"name": n, "url": u} for n, u in tenants.items()]),
+        "ROLLOUT_WORKERS": "2",
+    }
+    server = Gunicorn(env)
+    try:
+        r = server.post("/rollouts", json={"action": "upgrade", "waves": ["100%"]})
+        location = r.headers["Location"]
+        [worker] = children(server.proc.pid)
+        deadline = time.monotonic() + 30
+        # Until a target runs in one of the rollout's two processes (under the fork server).
+        while not server.get(location).json()["counts"].get("running") or (
+            len(pool := descendants(worker)) < 3
+        ):
+            assert time.monotonic() < deadline, pool
+            time.sleep(0.05)
+        os.kill(worker, signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        while alive := [pid for pid in pool if running(pid)]:
+            assert time.monotonic() < deadline, alive
+            time.sleep(0.1)
+    finally:
+        server.kill()
+        server.stop()
+
+
+def children(pid: int) -> list[int]:
+    """Those of every thread of ``pid`` (Linux lists a child under the thread that made it)."""
+    found = []
+    for path in Path(f"/proc/{pid}/task").glob("*/children"):
+        with contextlib.suppress(FileNotFoundError):  # the thread ended meanwhile
+            found += [int(child) for child in path.read_text().split()]
+    return found
+
+
+def descendants(pid: int) -> list[int]:
+    found = children(pid)
+    return found + [d for child in found for d in descendants(child)]
+
+
+def running(pid: int) -> bool:
+    """Alive and not a zombie (one that ended and waits for its parent to collect it)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(") ")[1][0] != "Z"
+    except (FileNotFoundError, IndexError):
+        return False

@@ -7,6 +7,7 @@ import multiprocessing
 import os
 import sys
 import threading
+import time
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
@@ -15,6 +16,11 @@ from api.service.oplog import Rollouts
 log = logging.getLogger(__name__)
 
 _app = None  # the worker process's own app, made once by _start
+# A worker outlives a service killed alone (SIGKILL, the out-of-memory killer): its task queue
+# never reads as closed, each worker holding both of its ends. So it looks this often (seconds)
+# whether the service is there, and leaves once it is not, after the target it runs.
+ORPHAN_CHECK = 1.0
+_running = threading.Lock()  # held while a target runs
 
 # What the fork server imports once: a worker forked from it starts with the service loaded,
 # instead of a fresh interpreter importing it (about 1.5 s a worker, paid again for each pool).
@@ -29,8 +35,9 @@ def _context() -> multiprocessing.context.BaseContext:
     return context
 
 
-def _start(config: dict, environ: dict[str, str], cwd: str, path: list[str]) -> None:
+def _start(config: dict, environ: dict[str, str], cwd: str, path: list[str], service: int) -> None:
     global _app
+    threading.Thread(target=_leave_when_gone, args=(service,), daemon=True).start()
     # What a spawned worker would have inherited from the service: the fork server has what
     # its own start saw, which may be older.
     os.environ.clear()
@@ -45,8 +52,18 @@ def _start(config: dict, environ: dict[str, str], cwd: str, path: list[str]) -> 
 def _run(rollout_id: str, name: str) -> None:
     from api.rollouts.job import run_target
 
-    with _app.app_context():
+    with _running, _app.app_context():
         run_target(rollout_id, name)
+
+
+def _leave_when_gone(service: int) -> None:
+    while True:
+        time.sleep(ORPHAN_CHECK)
+        try:
+            os.kill(service, 0)
+        except ProcessLookupError:
+            with _running:  # the target under way ends, and writes how, first
+                os._exit(0)
 
 
 class ProcessPool:
@@ -66,7 +83,13 @@ class ProcessPool:
                     self._workers,
                     mp_context=_context(),
                     initializer=_start,
-                    initargs=(self._config, dict(os.environ), os.getcwd(), list(sys.path)),
+                    initargs=(
+                        self._config,
+                        dict(os.environ),
+                        os.getcwd(),
+                        list(sys.path),
+                        os.getpid(),
+                    ),
                 )
             return self._pool
 
