@@ -54,7 +54,10 @@ def enqueue(svc: MigrationService, write: Write, ctx: CallContext) -> idempotenc
     try:
         ctx.queue(op.id, write, ctx)
     except Exception as exc:
-        svc.oplog.unqueue(op.id)
+        try:
+            svc.oplog.unqueue(op.id)
+        except exceptions.DatabaseUnavailable:  # it stays queued, and nothing of it ran
+            log.warning("operation %s: neither queued nor taken back", op.id)
         raise exceptions.QueueUnavailable(
             f"The queue did not take the operation ({type(exc).__name__}: {exc}); nothing "
             "ran. Retry later, or without Prefer: respond-async."
@@ -103,3 +106,6 @@ def run(
     except exceptions.Problem as problem:
         if svc.oplog.refuse(op_id, document(problem)):
             log.info("operation %s refused: %s", op_id, problem.detail)
+    except Exception:  # a fault of the service: never a record left queued for ever
+        log.exception("operation %s stopped", op_id)
+        svc.oplog.refuse(op_id, document(exceptions.Problem("The service failed; see its log.")))
