@@ -15,6 +15,7 @@ from sqlalchemy.engine import make_url
 from api import create_app
 from api.config import load_config
 from api.rollouts.celery_app import CeleryExecutor
+from api.service.idempotency import fingerprint
 from api.service.progress import PROGRESS_INTERVAL
 from tests.databases import server_port
 from tests.servers import Gunicorn, Proxy
@@ -213,3 +214,27 @@ def audit_table_absent(url: str) -> bool:
         return not sa.inspect(engine).has_table("audit")
     finally:
         engine.dispose()
+
+
+def test_a_retry_of_a_queued_operation_whose_answer_was_not_kept_is_told_202(migrations, tmp_path):
+    # Recorded queued, its 202 not kept yet (the moment between the two, or a database that
+    # went away in it): a retry with its key is told where to look, not that it ran.
+    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    app = create_app({"DATABASE_URL": url, "MIGRATIONS_DIR": str(migrations.path)})
+    asked = {"expected": None, "target": "head", "sql": False}
+    with app.app_context():
+        op = app.extensions["migrateway"].oplog.queue(
+            kind="upgrade",
+            actor="tester",
+            target="head",
+            sql=False,
+            client_address=None,
+            idempotency_key="k1",
+            request_hash=fingerprint("upgrade", asked),
+        )
+    client = authorized(app.test_client())
+    r = client.post("/upgrade", json={}, headers={"Idempotency-Key": "k1"})
+    assert r.status_code == 202, r.json
+    assert r.headers["Location"] == f"/operations/{op.id}" and r.json["status"] == "queued"
+    assert client.get("/current").json["current"] == []
+    close(app)

@@ -13,7 +13,15 @@ import json
 from dataclasses import dataclass
 
 from api import exceptions
-from api.service.oplog import FAILED, INTERRUPTED, RUNNING, Operation, OperationLog
+from api.service.oplog import (
+    FAILED,
+    INTERRUPTED,
+    QUEUED,
+    REFUSED,
+    RUNNING,
+    Operation,
+    OperationLog,
+)
 from api.service.results import RunResult, StepResult
 
 
@@ -103,12 +111,14 @@ def _problem(status: int, kept: dict) -> exceptions.Problem:
 _PROBLEMS = {cls.slug: cls for cls in exceptions.Problem.__subclasses__()}
 
 
-def _from_record(op: Operation) -> RunResult:
+def _from_record(op: Operation) -> RunResult | Accepted:
     """An operation whose answer was never kept (its process stopped first, or the database
     could not take it): the answer its record gives, so that a retry loop ends.
 
     :raises OperationInProgress, OperationInterrupted, MigrationFailed:
     """
+    if op.status in (QUEUED, REFUSED):  # queued for a worker: its answer is always a 202
+        return Accepted(op.id)
     if op.status == RUNNING:
         raise exceptions.OperationInProgress(
             f"Operation {op.id} with this key has no answer yet ({op.status}); "
