@@ -12,7 +12,6 @@ import uuid
 from pathlib import Path
 
 import pytest
-import sqlalchemy as sa
 
 from api import create_app
 from api.config import load_config
@@ -22,7 +21,7 @@ from tests import celery_workers
 from tests.databases import version_rows
 from tests.revision_graph import MigrationsDir
 from tests.servers import Gunicorn
-from tests.test_rollouts import close
+from tests.test_rollouts import audit, close
 from tests.tokens import authorized
 
 R1, R2, R3 = "a0d17000001a", "a0d17000002b", "a0d17000003c"
@@ -124,16 +123,6 @@ def settled(client, location: str, timeout: float = 20) -> dict:
 
 def body(answer) -> dict:
     return answer.json() if callable(answer.json) else answer.json
-
-
-def audit(url: str) -> list[str]:
-    """The audit table's rows, read directly: each revision that ran, as often as it ran."""
-    engine = sa.create_engine(url)
-    try:
-        with engine.connect() as conn:
-            return sorted(conn.scalars(sa.text("SELECT revision FROM audit")))
-    finally:
-        engine.dispose()
 
 
 def wait_until(condition, timeout: float = 15) -> None:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import json
 import socket
-import sqlite3
 import time
 
 import pytest
+import sqlalchemy as sa
 
 from api import create_app, db
 from api.service.graph_cache import GraphCache
@@ -93,14 +93,18 @@ def client(app):
     return authorized(app.test_client())
 
 
-def audit(url: str) -> list[str]:
-    """The audit table's rows, read directly: each revision that ran, as often as it ran."""
-    path = url.removeprefix("sqlite:///")
-    with sqlite3.connect(path) as conn:
-        try:
-            return [row[0] for row in conn.execute("SELECT revision FROM audit ORDER BY id")]
-        except sqlite3.OperationalError:
-            return []
+def audit(url: str, schema: str | None = None) -> list[str]:
+    """The audit table's rows in the order they were written, read directly: each revision
+    that ran, as often as it ran ([] before the table exists)."""
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as conn:
+            if not sa.inspect(conn).has_table("audit", schema=schema):
+                return []
+            table = sa.table("audit", sa.column("id"), sa.column("revision"), schema=schema)
+            return list(conn.scalars(sa.select(table.c.revision).order_by(table.c.id)))
+    finally:
+        engine.dispose()
 
 
 def _json(answer) -> dict:

@@ -13,26 +13,16 @@ from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
-import sqlalchemy as sa
 
 from api.service.oplog.rollout_records import STALE
 from tests import databases
 from tests.conftest import reachable_server
 from tests.servers import Gunicorn
-from tests.test_rollouts import R1, R2, R3, audited, audited_directory, settled
+from tests.test_rollouts import R1, R2, R3, audit, audited, audited_directory, settled
 
 pytestmark = pytest.mark.usefixtures("postgresql_only")
 
 SLOW = "import time\nif not op.get_context().as_sql:\n    time.sleep(1)\n"
-
-
-def audit(url: str) -> list[str]:
-    engine = sa.create_engine(url)
-    try:
-        with engine.connect() as conn:
-            return list(conn.scalars(sa.text("SELECT revision FROM audit ORDER BY id")))
-    finally:
-        engine.dispose()
 
 
 def mid_way(counts: dict) -> bool:

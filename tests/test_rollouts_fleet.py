@@ -13,18 +13,8 @@ import sqlalchemy as sa
 from api import create_app
 from tests import databases
 from tests.conftest import reachable_server
-from tests.test_rollouts import R1, R2, audited_directory, close, settled
+from tests.test_rollouts import R1, R2, audit, audited_directory, close, settled
 from tests.tokens import authorized
-
-
-def _audit(url: str, schema: str | None = None) -> list[str]:
-    engine = sa.create_engine(url)
-    table = f'"{schema}".audit' if schema else "audit"
-    try:
-        with engine.connect() as conn:
-            return list(conn.scalars(sa.text(f"SELECT revision FROM {table} ORDER BY id")))
-    finally:
-        engine.dispose()
 
 
 def _roll_out(tmp_path, targets: list[dict], waves: list) -> dict:
@@ -58,7 +48,7 @@ def test_200_sqlite_tenants(tmp_path):
     rollout = _roll_out(tmp_path, targets, [1, "10%", "100%"])
     assert [w["size"] for w in rollout["waves"]] == [1, 19, 180]
     for url in urls.values():
-        assert _audit(url) == [R1, R2]
+        assert audit(url) == [R1, R2]
 
 
 @pytest.mark.usefixtures("postgresql_only")
@@ -71,7 +61,7 @@ def test_50_postgresql_schemas_found_by_pattern(database_url, tmp_path):
     rollout = _roll_out(tmp_path, [{"url": database_url, "schemas": "tenant_%"}], [1, "100%"])
     assert len(rollout["targets"]) == 50
     for i in range(50):
-        assert _audit(database_url, f"tenant_{i:02d}") == [R1, R2]
+        assert audit(database_url, f"tenant_{i:02d}") == [R1, R2]
 
 
 @pytest.mark.usefixtures("mysql_only")
@@ -86,4 +76,4 @@ def test_5_mariadb_databases(backend, tmp_path):
             )
         _roll_out(tmp_path, [{"name": n, "url": u} for n, u in urls.items()], [1, "100%"])
         for url in urls.values():
-            assert _audit(url) == [R1, R2]
+            assert audit(url) == [R1, R2]
