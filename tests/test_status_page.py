@@ -20,6 +20,7 @@ pytestmark = pytest.mark.usefixtures("sqlite_only")
 
 SCREENSHOT_COPY = "/tmp/status-page.png"
 DROP = "ffff00000007"  # after TIP: drops the table MAIN created
+HOTFIX = "9999000000a8"
 
 
 @pytest.fixture
@@ -168,6 +169,25 @@ def test_blocking_plan_and_the_graph_as_dot_without_graphviz(
     print(f"status page screenshot: {shot}")
     assert recorder.outside(server.url) == []
     assert server.get("/current").json()["current"] == [MAIN]
+
+
+def test_with_two_heads_the_plan_is_of_the_upgrade_to_both(migrations, start_server, browser):
+    """Pending is what `upgrade heads` runs; with two heads, the page plans that upgrade, not
+    one to 'head' (which answers 409: several heads match it)."""
+    migrations.add(HOTFIX, SECOND, message="hotfix")  # a second head, beside TIP
+    server = start_server()
+    assert server.post("/upgrade", json={"target": SECOND}).status_code == 200
+    state = server.get("/current").json()
+    assert set(state["heads"]) == {TIP, HOTFIX} and len(state["pending"]) == 5
+
+    page = new_page(browser)
+    sign_in(page, server.url, READER)
+    steps = page.locator("#plan table.steps tbody tr")
+    expect(steps).to_have_count(5)
+    planned = {steps.nth(i).locator("td").nth(1).inner_text() for i in range(5)}
+    assert planned == set(state["pending"])
+    expect(page.locator("#plan .problem")).to_have_count(0)
+    expect(page.locator("#where")).to_contain_text("5 pending")
 
 
 def _page_file(origin: str, url: str) -> bool:

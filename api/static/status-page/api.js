@@ -59,11 +59,14 @@ async function problemOf(response) {
 }
 
 // The reads the page makes. POST /plan is one: a plan runs nothing and needs the read scope.
+// It plans the upgrade to "heads", what GET /current calls pending: with two heads, one to
+// "head" is refused (several heads match it). With one head both plans are the same.
 const api = {
   current: async () => (await call("GET", "/current")).json(),
   operations: async (limit) => (await call("GET", `/operations?limit=${limit}`)).json(),
   verify: async () => (await call("GET", "/verify")).json(),
-  planUpgrade: async () => (await call("POST", "/plan", { action: "upgrade" })).json(),
+  planUpgrade: async () =>
+    (await call("POST", "/plan", { action: "upgrade", target: "heads" })).json(),
   // The graph as SVG; as DOT text where the service has no SVG renderer (501).
   graph: async () => {
     try {
