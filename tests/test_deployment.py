@@ -108,6 +108,27 @@ def test_a_stop_waits_for_a_migration_as_long_as_gunicorn_lets_one_run():
     assert found == {"timeout": "900", "graceful_timeout": "900"}
 
 
+def printed_bind(bind: str | None) -> str:
+    """The addresses gunicorn listens on with the service's settings and BIND as given."""
+    env = {k: v for k, v in os.environ.items() if k != "BIND"}
+    printed = subprocess.run(
+        [sys.executable, "-m", "gunicorn", "--print-config", "-c", "python:api.gunicorn_conf"]
+        + ["wsgi:app"],
+        cwd=PROJECT_ROOT,
+        env=env if bind is None else {**env, "BIND": bind},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout
+    return re.search(r"^bind\s+= (.*)$", printed, re.MULTILINE).group(1)
+
+
+def test_every_interface_is_a_choice_never_the_default():
+    assert printed_bind(None) == "['127.0.0.1:8000']"
+    assert printed_bind("0.0.0.0:8000") == "['0.0.0.0:8000']"
+
+
 def job_script() -> str:
     """The script of the README's Kubernetes Job (its `args: - |` block), without YAML's indent."""
     readme = (PROJECT_ROOT / "README.md").read_text()

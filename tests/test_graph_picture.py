@@ -142,6 +142,46 @@ def test_a_database_mid_way_is_marked_in_every_format(client, database_url):
     assert states == {**dict.fromkeys(ALL, "applied"), TIP: "current"}
 
 
+# Each history with its database mid-way: the revision it is upgraded to, and then the mark of
+# each revision.
+MID_WAY = {
+    "linear": (L2, {L1: "applied", L2: "current", L3: "pending"}),
+    "branched": (B_LEFT, {B_BASE: "applied", B_LEFT: "current", B_RIGHT: "pending"}),
+    "merged": (
+        MERGE,
+        {
+            BASE: "applied",
+            SECOND: "applied",
+            FEATURE: "applied",
+            MAIN: "applied",
+            MERGE: "current",
+            TIP: "pending",
+        },
+    ),
+}
+
+
+@pytest.mark.parametrize("fmt", ["dot", "svg", "mermaid"])
+@pytest.mark.parametrize("history", list(HISTORIES))
+def test_each_history_mid_way_is_marked_in_each_format(
+    history, fmt, tmp_path, database_url, sqlite_only, close_app
+):
+    require_dot()
+    build, revisions, _ = HISTORIES[history]
+    app, client = make_client(build(tmp_path / "migrations"), database_url)
+    close_app(app)
+    target, expected = MID_WAY[history]
+    assert client.post("/upgrade", json={"target": target}).status_code == 200
+    picture = drawn(client, fmt, revisions)
+    assert picture.states == expected
+    pending = set(client.get("/current").get_json()["pending"])
+    assert pending == {rev for rev, state in expected.items() if state == "pending"}
+    applied = sum(state != "pending" for state in expected.values())
+    short = picture.labels[target][0].split(" ")[0]  # the id as the picture names it
+    caption = f"database at {short}: {applied} applied, {len(expected) - applied} pending"
+    assert any(caption in line for line in picture.legend), picture.legend
+
+
 def test_two_current_heads_are_both_marked(client, sqlite_only):
     require_dot()
     assert client.post("/upgrade", json={"target": MAIN}).status_code == 200
