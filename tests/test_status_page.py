@@ -51,16 +51,26 @@ def sign_in(page, url: str, token: str) -> None:
     page.get_by_role("button", name="Show status").click()
 
 
-def test_status_of_a_database_mid_way(live_server, browser, tmp_path):
-    # Two operations by two tokens: the database ends at MAIN, FEATURE -> MERGE -> TIP pending.
-    r = live_server.post("/upgrade", json={"target": SECOND}, headers=bearer(DEPLOYER))
+def test_status_of_a_database_mid_way(migrations, database_url, start_server, browser, tmp_path):
+    # After TIP, a revision that drops the table MAIN creates: blocking once that holds a row.
+    migrations.add(DROP, TIP, message="drop audit", upgrade=f"op.drop_table({table(MAIN)!r})")
+    server = start_server()
+    # Two operations by two tokens that succeed: the database ends at MAIN.
+    r = server.post("/upgrade", json={"target": SECOND}, headers=bearer(DEPLOYER))
     assert r.status_code == 200, r.text
-    assert live_server.post("/upgrade", json={"target": MAIN}).status_code == 200
-    pending = live_server.get("/current").json()["pending"]
-    assert set(pending) == {FEATURE, MERGE, TIP}
+    assert server.post("/upgrade", json={"target": MAIN}).status_code == 200
+    # A row in MAIN's table, and by hand the table FEATURE creates: the upgrade to it fails.
+    engine = sa.create_engine(database_url)
+    with engine.begin() as connection:
+        connection.execute(sa.text(f"INSERT INTO {table(MAIN)} (id) VALUES (1)"))
+        connection.execute(sa.text(f"CREATE TABLE {table(FEATURE)} (id INTEGER)"))
+    engine.dispose()
+    assert server.post("/upgrade", json={"target": FEATURE}).status_code == 422
+    pending = server.get("/current").json()["pending"]
+    assert set(pending) == {FEATURE, MERGE, TIP, DROP}
 
     # The page itself is public (it holds no data), under a policy that forbids other origins.
-    anonymous = requests.get(live_server.url + "/", timeout=10)
+    anonymous = requests.get(server.url + "/", timeout=10)
     assert anonymous.status_code == 200 and anonymous.headers["Content-Type"].startswith(
         "text/html"
     )
@@ -68,12 +78,12 @@ def test_status_of_a_database_mid_way(live_server, browser, tmp_path):
     assert "default-src 'none'" in policy and "connect-src 'self'" in policy
     assert "http" not in policy and "*" not in policy and "unsafe-inline" not in policy
     assert MAIN not in anonymous.text
-    assert requests.get(live_server.url + "/docs", timeout=10).status_code == 200
+    assert requests.get(server.url + "/docs", timeout=10).status_code == 200
 
     page = new_page(browser, height=900)
     recorder = Recorder(page)
     # A wrong token: the problem's title and detail, and the question again.
-    sign_in(page, live_server.url, "mgw_not-a-token-anyone-made")
+    sign_in(page, server.url, "mgw_not-a-token-anyone-made")
     problem = page.locator("#login-problem")
     expect(problem).to_contain_text("A valid bearer token is required")
     expect(problem).to_contain_text("The bearer token is not known.")
@@ -83,24 +93,32 @@ def test_status_of_a_database_mid_way(live_server, browser, tmp_path):
 
     where = page.locator("#where")
     expect(where.locator("dd").nth(0)).to_have_text(MAIN)  # current
-    expect(where.locator("dd").nth(1)).to_have_text(TIP)  # heads
-    expect(where).to_contain_text("3 pending")
+    expect(where.locator("dd").nth(1)).to_have_text(DROP)  # heads
+    expect(where).to_contain_text("4 pending")
 
     operations = page.locator("#operations tbody tr")
-    expect(operations).to_have_count(2)
-    newest = operations.nth(0).locator("td")
-    expect(newest.nth(1)).to_have_text("upgrade")
-    expect(newest.nth(3)).to_have_text(f"{SECOND} → {MAIN}")
-    expect(newest.nth(4)).to_have_text("succeeded")
-    expect(newest.nth(5)).to_have_text("tester")
-    expect(newest.nth(6)).to_have_text(re.compile(r"^\d+(\.\d)? m?s$"))
-    expect(operations.nth(1).locator("td").nth(5)).to_have_text("deployer")
+    expect(operations).to_have_count(3)
+    failed = operations.nth(0).locator("td")
+    expect(failed.nth(4)).to_have_text("failed")
+    expect(failed.nth(5)).to_have_text("tester")
+    expect(failed.nth(7)).to_contain_text(f"at {FEATURE}: ")
+    expect(failed.nth(7)).to_contain_text(f"table {table(FEATURE)} already exists")
+    succeeded = operations.nth(1).locator("td")
+    expect(succeeded.nth(1)).to_have_text("upgrade")
+    expect(succeeded.nth(3)).to_have_text(f"{SECOND} → {MAIN}")
+    expect(succeeded.nth(4)).to_have_text("succeeded")
+    expect(succeeded.nth(5)).to_have_text("tester")
+    expect(succeeded.nth(6)).to_have_text(re.compile(r"^\d+(\.\d)? m?s$"))
+    expect(operations.nth(2).locator("td").nth(5)).to_have_text("deployer")
 
     steps = page.locator("#plan table.steps tbody tr")
-    expect(steps).to_have_count(3)
-    assert [steps.nth(i).locator("td").nth(1).inner_text() for i in range(3)] == pending
+    expect(steps).to_have_count(4)
+    assert [steps.nth(i).locator("td").nth(1).inner_text() for i in range(4)] == pending
     expect(steps.nth(2)).to_contain_text("create release")
-    expect(page.locator("#plan")).to_contain_text("0 blocking")
+    expect(page.locator("#plan")).to_contain_text("1 blocking")
+    blocking = page.locator("#plan table.steps tbody tr.blocking")
+    expect(blocking).to_have_count(1)
+    expect(blocking.locator("td").nth(1)).to_have_text(DROP)
 
     picture = page.locator("#graph-picture")
     expect(picture).to_be_visible()
@@ -121,15 +139,16 @@ def test_status_of_a_database_mid_way(live_server, browser, tmp_path):
     expect(page.locator("#login")).to_be_hidden()
 
     # Only the service was asked, only reads were made, and the token went to its API alone.
-    assert recorder.outside(live_server.url) == []
-    api_calls = [(m, u, a) for m, u, a in recorder.requests if not _page_file(live_server.url, u)]
-    writes = {(m, u.removeprefix(live_server.url)) for m, u, _ in api_calls if m != "GET"}
+    assert recorder.outside(server.url) == []
+    api_calls = [(m, u, a) for m, u, a in recorder.requests if not _page_file(server.url, u)]
+    writes = {(m, u.removeprefix(server.url)) for m, u, _ in api_calls if m != "GET"}
     assert writes == {("POST", "/plan")}
-    paths = {u.removeprefix(live_server.url) for _, u, _ in api_calls}
+    paths = {u.removeprefix(server.url) for _, u, _ in api_calls}
     assert {"/current", "/operations?limit=10", "/revisions/graph?format=svg", "/verify"} <= paths
     assert {a for _, _, a in api_calls} == {"Bearer mgw_not-a-token-anyone-made", f"Bearer {FULL}"}
-    assert all(a is None for _, u, a in recorder.requests if _page_file(live_server.url, u))
-    assert live_server.get("/current").json()["current"] == [MAIN]
+    assert all(a is None for _, u, a in recorder.requests if _page_file(server.url, u))
+    assert server.get("/current").json()["current"] == [MAIN]
+    assert server.get("/operations").json()["total"] == 3  # the page recorded nothing
 
 
 def test_blocking_plan_and_the_graph_as_dot_without_graphviz(
