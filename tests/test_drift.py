@@ -170,6 +170,7 @@ def test_a_known_false_positive_stays_out_of_ok(project, start, database_url, ba
     assert (marked["table"], marked["column"]) == ("post", name)
     assert marked["false_positive"] is True and marked["rule"] == rule
     assert 'migrateway_drift_differences{part="models"} 0.0' in render(svc).decode()
+    assert svc.verify()["ok"] is True
 
 
 # The Migrate() options of two applications: the first compares server defaults as well as
