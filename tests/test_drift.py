@@ -9,6 +9,7 @@ import pytest
 import sqlalchemy as sa
 
 from api import create_app
+from api.metrics import render
 from tests.apps import close_engines
 
 # A column of the models that a migration adds, and the false positive Alembic then reports on
@@ -127,6 +128,10 @@ def test_nothing_after_a_clean_upgrade_then_a_hand_made_column_and_a_model_field
     # The models have no such column: autogenerate would drop it.
     assert real(by_hand["models"]["differences"]) == [("remove_column", "post", "note")]
     assert by_hand["models"]["ok"] is False
+    # /metrics counts them by part.
+    metrics = render(svc).decode()
+    assert 'migrateway_drift_differences{part="schema"} 1.0' in metrics
+    assert 'migrateway_drift_differences{part="models"} 1.0' in metrics
 
     add_to_post(project, "note = db.Column(db.String(40))")
     add_to_post(project, "subtitle = db.Column(db.String(100), nullable=False)")
@@ -164,6 +169,41 @@ def test_a_known_false_positive_stays_out_of_ok(project, start, database_url, ba
     (marked,) = found["differences"]
     assert (marked["table"], marked["column"]) == ("post", name)
     assert marked["false_positive"] is True and marked["rule"] == rule
+    assert 'migrateway_drift_differences{part="models"} 0.0' in render(svc).decode()
+    assert svc.verify()["ok"] is True
+
+
+# The Migrate() options of two applications: the first compares server defaults as well as
+# types; the second compares no types and leaves out anything named "note" (include_object).
+NOTE_LEFT_OUT = "include_object=lambda obj, name, kind, reflected, other: name != 'note'"
+SETTINGS = {
+    "compare_server_default=True": [
+        ("modify_default", "post", "title"),
+        ("modify_type", "post", "body"),
+        ("remove_column", "post", "note"),
+    ],
+    f"compare_type=False, {NOTE_LEFT_OUT}": [],
+}
+
+
+@pytest.mark.parametrize("migrate_args", list(SETTINGS))
+def test_env_py_settings_decide_what_is_compared(
+    projects, tmp_path, monkeypatch, start, forget_imports, database_url, migrate_args
+):
+    built = projects.flask(tmp_path / "settings", migrate_args=migrate_args)
+    monkeypatch.syspath_prepend(str(built.root))
+    start().upgrade()
+    execute(database_url, "ALTER TABLE post ADD COLUMN note VARCHAR(40)")
+    models = built.root / "blog" / "models.py"
+    models.write_text(
+        models.read_text()
+        .replace("body = db.Column(db.Text)", "body = db.Column(db.Integer)")
+        .replace("nullable=False)", "nullable=False, server_default='untitled')")
+    )
+    found = start().drift()["models"]
+    assert found["checked"] is True
+    assert sorted(real(found["differences"])) == SETTINGS[migrate_args]
+    assert found["ok"] is not SETTINGS[migrate_args]
 
 
 def test_the_operation_log_is_never_drift(

@@ -73,6 +73,7 @@ def test_hand_made_changes_show_and_the_next_write_records_the_schema(app, datab
         )
         found = svc.drift()["schema"]
         assert found["checked"] is True and found["ok"] is False
+        assert svc.verify()["ok"] is False  # every file is as applied: the drift says no
         assert sorted(kinds(found)) == [
             ("column_added", "account", "note"),
             ("index_added", "account", "ix_account_email"),

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import zlib
+
+import alembic
 import sqlalchemy as sa
 
 from api import create_app, db
@@ -30,7 +33,7 @@ def file_of(migrations, rev: str):
     return next((migrations.path / "versions").glob(f"{rev}_*.py"))
 
 
-def test_an_upgrade_of_n_revisions_records_n_rows_and_reads_ok(app, client):
+def test_an_upgrade_of_n_revisions_records_n_rows_and_reads_ok(app, client, migrations):
     assert client.get("/verify").get_json()["revisions"] == []  # nothing applied yet
     up = client.post("/upgrade", json={"target": MERGE}).get_json()
     assert len(up["applied"]) == 5
@@ -38,7 +41,13 @@ def test_an_upgrade_of_n_revisions_records_n_rows_and_reads_ok(app, client):
     assert set(rows) == {BASE, SECOND, FEATURE, MAIN, MERGE}
     row = rows[MAIN]
     assert row["operation_id"] == up["operation_id"] and row["kind"] == "upgrade"
-    assert row["alembic_version"] and row["sqlalchemy_version"] and len(row["sha256"]) == 64
+    assert (row["alembic_version"], row["sqlalchemy_version"]) == (
+        alembic.__version__,
+        sa.__version__,
+    )
+    # The file itself, compressed.
+    assert zlib.decompress(row["content"]) == file_of(migrations, MAIN).read_bytes()
+    assert len(row["sha256"]) == 64
     assert row["down_revisions"] == [SECOND]
 
     body = client.get("/verify").get_json()

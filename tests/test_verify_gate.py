@@ -112,3 +112,24 @@ def test_accept_refuses_what_it_cannot_accept(client, migrations, sqlite_only):
     r = client.post("/verify/accept", json={"revisions": [BASE]}, headers=bearer(DEPLOYER))
     assert_problem(r, 403, "forbidden")
     assert client.get("/verify", headers=bearer(DEPLOYER)).status_code == 200
+
+
+def test_a_downgrade_from_a_revision_whose_file_went_is_refused_naming_it(
+    client, migrations, database_url
+):
+    assert client.post("/upgrade", json={"target": TIP}).status_code == 200
+    next((migrations.path / "versions").glob(f"{TIP}_*.py")).unlink()
+    # Its downgrade() is nowhere to run; naming it does not make it so.
+    for body in ({"target": "-1"}, {"target": MERGE, "accept_changed": [TIP]}):
+        problem = assert_problem(
+            client.post("/downgrade", json=body), 409, "integrity-check-failed"
+        )
+        (gone,) = problem["revisions"]
+        assert (gone["revision"], gone["status"]) == (TIP, "missing_file")
+        assert gone["recorded_sha256"] and gone["current_sha256"] is None
+        assert TIP in problem["detail"] and "Nothing ran" in problem["detail"]
+    assert version_rows(database_url) == {TIP}
+    assert [op["kind"] for op in client.get("/operations").get_json()["items"]] == ["upgrade"]
+    # The way on without the file: a stamp past it.
+    assert client.post("/stamp", json={"target": MERGE, "purge": True}).status_code == 200
+    assert version_rows(database_url) == {MERGE}

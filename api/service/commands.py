@@ -131,6 +131,7 @@ def _under_lock(
     heads = svc.bind_heads()
     before = heads[DEFAULT]
     check_preconditions(svc, write.kind, write.sql, before, write.resolves, ctx)
+    integrity_gate.check_gone(svc, graph, write, heads)
     chains: dict[str, list] = {}  # bind -> the steps from where it is
     recorder = AppliedRecorder(svc, graph, write.kind)
     with loss_guard.planned_since(write, before):

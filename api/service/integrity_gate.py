@@ -51,6 +51,42 @@ def check(
     return [_named(f) for f in flagged] or None
 
 
+def check_gone(
+    svc: MigrationService, graph: RevisionGraph, write, heads: dict[str, tuple[str, ...]]
+) -> None:
+    """Refuse a downgrade from a revision whose file went since it was applied (``heads``:
+    bind -> the database's revisions). Alembic cannot plan from a revision it has no file
+    for; with the record of it, the answer says which file is gone instead of calling the
+    directory a stranger to the database. Without a record it may be one: left to
+    :meth:`RevisionGraph.check_known`.
+
+    :raises IntegrityCheckFailed:
+    """
+    if write.kind != "downgrade" or write.sql:
+        return
+    unknown = [
+        (bind, rev) for bind, revs in heads.items() for rev in revs if rev not in graph.by_id
+    ]
+    if not unknown:
+        return
+    rows = svc.oplog.applied_rows()
+    gone = [
+        check_revision(graph, bind, rev, rows[bind, rev], diff=False)
+        for bind, rev in unknown
+        if (bind, rev) in rows
+    ]
+    if gone:
+        names = ", ".join(f.revision for f in gone)
+        raise exceptions.IntegrityCheckFailed(
+            f"This downgrade to {write.target} starts from {names}, whose file is gone since "
+            "it was applied (missing file): its downgrade() is nowhere to run, and "
+            "accept_changed cannot run a file that is not there. Nothing ran. Restore the file "
+            "from version control (or point MIGRATIONS_DIR at the directory it ran from), or "
+            "stamp past it.",
+            revisions=[_named(f) for f in gone],
+        )
+
+
 def _named(found) -> dict:
     return {
         "revision": found.revision,
