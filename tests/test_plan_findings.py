@@ -18,6 +18,7 @@ from tests.finding_project import (
     ALTERS,
     CLEAN,
     CLEAN_END,
+    CONCURRENT,
     CONSTRAINTS,
     DATA,
     DROPS_COLUMNS,
@@ -87,6 +88,8 @@ DOWNGRADE = [
     (("postgresql",), INDEXES, "PG102", None, None, False, None),
     (("postgresql",), INDEXES, "PG101", "accounts", None, False, ACCOUNTS),
     (None, KEEPS, "AL101", None, None, False, None),
+    # Past REFUSES, where the rollback stops; PostgreSQL would refuse it anyway.
+    (("postgresql",), CONCURRENT, "PG103", None, None, False, None),  # DROP INDEX names no table
     (None, CLEAN, "DS103", "accounts", "status", True, ACCOUNTS_FILLED),
     (None, CLEAN, "DS103", "accounts", "bio", False, ACCOUNTS_NULL),
     (None, CLEAN, "DS102", "tags", None, False, EMPTY_TABLE),
@@ -142,6 +145,8 @@ def test_the_upgrade_plan_finds_each_code_with_the_live_facts(project, backend, 
     steps = {s["revision"]: s for s in plan["steps"]}
     assert steps[CLEAN]["findings"] == steps[CLEAN_END]["findings"] == []
     if backend == "postgresql":  # the non-locking forms are in the SQL, and pass
+        assert steps[CONCURRENT]["findings"] == []
+        assert "CREATE INDEX CONCURRENTLY" in steps[CONCURRENT]["sql"]
         assert "CREATE INDEX CONCURRENTLY" in steps[CLEAN]["sql"]
         assert steps[CLEAN_END]["sql"].count("NOT VALID") == 2
     refusal = next(f for f in plan["findings"] if f["code"] == "AL102")

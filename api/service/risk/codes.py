@@ -41,6 +41,8 @@ CODES: dict[str, Code] = {
         # PostgreSQL: locks and rewrites.
         Code("PG101", WARNING, "Index created without CONCURRENTLY: writes wait"),
         Code("PG102", WARNING, "Index dropped without CONCURRENTLY: reads and writes wait"),
+        # Atlas's "missing txmode none": in Alembic, outside op.get_context().autocommit_block().
+        Code("PG103", ERROR, "Index created or dropped CONCURRENTLY inside a transaction: fails"),
         Code("PG104", WARNING, "PRIMARY KEY added under an ACCESS EXCLUSIVE lock"),
         Code("PG105", WARNING, "UNIQUE constraint added under an ACCESS EXCLUSIVE lock"),
         Code("PG301", WARNING, "Column type changed: the table may be rewritten"),
