@@ -72,6 +72,7 @@ UPGRADE = [
     (("postgresql",), CONSTRAINTS, "PG104", "links", None, False, (True, 2, None)),
     (("postgresql",), CONSTRAINTS, "PG305", "orders", None, False, ORDERS),
     (("postgresql",), CONSTRAINTS, "PG306", "orders", None, False, ORDERS),
+    (("mysql",), CONSTRAINTS, "MY131", "orders", None, False, ORDERS),
 ]
 # From head back to DATA, with the data as the upgrade left it.
 DOWNGRADE = [

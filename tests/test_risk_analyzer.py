@@ -211,6 +211,12 @@ RISKY = [
         lambda op: op.create_foreign_key("fk_posts_user", "posts", "users", ["user_id"], ["id"]),
         [("PG306", "warning", "posts", None, None)],
     ),
+    (
+        "foreign key",
+        MYSQL,
+        lambda op: op.create_foreign_key("fk_posts_user", "posts", "users", ["user_id"], ["id"]),
+        [("MY131", "warning", "posts", None, None)],
+    ),
 ]
 
 
