@@ -32,6 +32,10 @@ FIELDS = (
     "bind",
     "revision",
     "error",
+    # A DDL lock timeout's retry (api/service/ddl_timeouts.py).
+    "attempt",
+    "waited_ms",
+    "backoff_ms",
 )
 
 

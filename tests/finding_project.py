@@ -31,7 +31,7 @@ DATA, REFUSES, CLEAN, DROPS_COLUMNS, KEEPS, DROPS_TABLES = (
     f"c0de000000{i:02}" for i in range(1, 7)
 )
 DROPS_SCHEMA, READS, INDEXES, ALTERS, REWRITES, EMPTY = (f"c0de000000{i:02}" for i in range(7, 13))
-RENAMES, CONSTRAINTS, CLEAN_END = (f"c0de000000{i:02}" for i in range(13, 16))
+RENAMES, CONSTRAINTS, CLEAN_END, CONCURRENT = (f"c0de000000{i:02}" for i in range(13, 17))
 
 ACCOUNTS = [  # id, email, nickname (all NULL), plan, score, legacy (one NULL)
     (1, "ada@example.org", None, "pro", 10, "a"),
@@ -115,8 +115,26 @@ def _revisions(backend: str, archive: str | None) -> list[tuple[str, str, str, s
             concurrently.format("drop") + "table_name='accounts', postgresql_concurrently=True)",
         )
 
-    revisions = [
-        (DATA, "accounts and more", data_up, data_down),
+    revisions = [(DATA, "accounts and more", data_up, data_down)]
+    if pg:
+        # An index built CONCURRENTLY as it should be, in an autocommit block, and dropped
+        # CONCURRENTLY inside the revision's transaction, which PostgreSQL refuses (PG103).
+        # It comes before REFUSES: the rollbacks the tests run stop before its downgrade.
+        revisions.append(
+            (
+                CONCURRENT,
+                "orders by account",
+                [
+                    "with op.get_context().autocommit_block():\n    op.create_index("
+                    "'ix_orders_account', 'orders', ['account_id'], postgresql_concurrently=True)"
+                ],
+                [
+                    "op.drop_index('ix_orders_account', table_name='orders', "
+                    "postgresql_concurrently=True)"
+                ],
+            )
+        )
+    revisions += [
         (REFUSES, "ledger", [pk("ledger")], ["raise NotImplementedError('the ledger stays')"]),
         (CLEAN, "tags bio status", clean_up, clean_down),
         (

@@ -3,6 +3,7 @@ where the database is, and fails cleanly when the lock never frees; CONCURRENTLY
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Iterator
@@ -13,6 +14,7 @@ import sqlalchemy as sa
 
 from api import create_app, db
 from api.config import ConfigurationError, load_config
+from api.logs import JsonFormatter
 from tests.databases import version_rows
 from tests.revision_graph import MigrationsDir, alembic_init
 from tests.test_failures import assert_problem
@@ -103,7 +105,7 @@ def columns(database_url: str) -> set[str]:
 
 
 def test_a_revision_that_timed_out_is_retried_once_the_lock_is_free(
-    client, app, database_url, network_only
+    client, app, database_url, network_only, caplog
 ):
     assert client.post("/upgrade", json={"target": ACCOUNTS}).status_code == 200
     with held_lock(database_url) as release:
@@ -119,6 +121,12 @@ def test_a_revision_that_timed_out_is_retried_once_the_lock_is_free(
     assert version_rows(database_url) == {ALTER} and "note" in columns(database_url)
     op = client.get(f"/operations/{body['operation_id']}").get_json()
     assert op["status"] == "succeeded" and op["retries"] == body["retries"]
+    # And the service's log, a line as each retry begins its wait.
+    (line,) = [r for r in caplog.records if getattr(r, "event", None) == "lock_retry"]
+    assert (line.revision, line.attempt, line.operation_id) == (ALTER, 1, body["operation_id"])
+    assert line.levelname == "WARNING" and f"revision {ALTER}" in line.getMessage()
+    shown = json.loads(JsonFormatter().format(line))
+    assert {k: shown[k] for k in retry} == retry
 
 
 def test_a_lock_never_freed_fails_cleanly_once_the_retries_are_spent(

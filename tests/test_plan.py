@@ -147,3 +147,65 @@ def test_a_step_that_needs_the_database_is_named_and_does_not_stop_the_change(
     finally:
         with app.app_context():
             db.engine.dispose()
+
+
+def test_a_concurrent_index_inside_the_revisions_transaction_is_found_before_it_fails(
+    tmp_path, database_url, postgresql_only
+):
+    """postgresql_concurrently=True without op.get_context().autocommit_block(): the plan says
+    PostgreSQL will refuse it (PG103), and running it fails as said. (In the block it has no
+    finding, and runs: tests/test_plan_findings.py, tests/test_ddl_lock_timeout.py.)"""
+    migrations = MigrationsDir(tmp_path / "migrations")
+    migrations.add(USERS, upgrade=_create("users"), downgrade=_drop("users"))
+    index = "op.create_index('ix_users_id', 'users', ['id'], postgresql_concurrently=True)"
+    migrations.add(NOTES, USERS, message="index", upgrade=index, downgrade="pass")
+    app = create_app({"DATABASE_URL": database_url, "MIGRATIONS_DIR": str(migrations.path)})
+    client = authorized(app.test_client())
+    try:
+        assert client.post("/upgrade", json={"target": USERS}).status_code == 200
+        plan = client.post("/plan", json={"action": "upgrade", "undo": False}).get_json()
+        (step,) = plan["steps"]
+        (finding,) = step["findings"]
+        assert (finding["code"], finding["severity"], finding["table"]) == (
+            "PG103",
+            "error",
+            "users",
+        )
+        assert "autocommit_block" in finding["detail"]
+        r = client.post("/upgrade")
+        assert r.status_code == 422, r.get_json()
+        assert "cannot run inside a transaction block" in r.get_json()["error"]
+        assert version_rows(database_url) == {USERS}
+    finally:
+        with app.app_context():
+            db.engine.dispose()
+
+
+def test_each_step_is_read_on_its_own_so_a_table_made_earlier_in_the_plan_still_counts(
+    tmp_path, database_url
+):
+    """Read as one script, the chain creates users and then drops a column of a table it has
+    just made, which would risk nothing; read as each revision runs, step by step, the drop is
+    a step of its own that destroys a column (on SQLite, left out of the batch copy)."""
+    migrations = MigrationsDir(tmp_path / "migrations")
+    users = "op.create_table('users', sa.Column('id', sa.Integer, primary_key=True), "
+    migrations.add(USERS, upgrade=users + "sa.Column('name', sa.String(50)))")
+    migrations.add(
+        NOTES,
+        USERS,
+        upgrade="with op.batch_alter_table('users') as batch_op:\n    batch_op.drop_column('name')",
+        downgrade="op.add_column('users', sa.Column('name', sa.String(50)))",
+    )
+    app = create_app({"DATABASE_URL": database_url, "MIGRATIONS_DIR": str(migrations.path)})
+    client = authorized(app.test_client())
+    try:
+        plan = client.post("/plan", json={"action": "upgrade", "undo": False}).get_json()
+        assert [s["revision"] for s in plan["steps"]] == [USERS, NOTES]
+        assert plan["steps"][0]["findings"] == []
+        (dropped,) = plan["steps"][1]["findings"]
+        assert (dropped["code"], dropped["table"], dropped["column"]) == ("DS103", "users", "name")
+        # The table is not there yet: nothing exists now that the step would destroy.
+        assert dropped["blocking"] is False and dropped["facts"]["exists"] is False
+    finally:
+        with app.app_context():
+            db.engine.dispose()

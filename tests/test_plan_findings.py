@@ -18,6 +18,7 @@ from tests.finding_project import (
     ALTERS,
     CLEAN,
     CLEAN_END,
+    CONCURRENT,
     CONSTRAINTS,
     DATA,
     DROPS_COLUMNS,
@@ -71,6 +72,7 @@ UPGRADE = [
     (("postgresql",), CONSTRAINTS, "PG104", "links", None, False, (True, 2, None)),
     (("postgresql",), CONSTRAINTS, "PG305", "orders", None, False, ORDERS),
     (("postgresql",), CONSTRAINTS, "PG306", "orders", None, False, ORDERS),
+    (("mysql",), CONSTRAINTS, "MY131", "orders", None, False, ORDERS),
 ]
 # From head back to DATA, with the data as the upgrade left it.
 DOWNGRADE = [
@@ -87,6 +89,8 @@ DOWNGRADE = [
     (("postgresql",), INDEXES, "PG102", None, None, False, None),
     (("postgresql",), INDEXES, "PG101", "accounts", None, False, ACCOUNTS),
     (None, KEEPS, "AL101", None, None, False, None),
+    # Past REFUSES, where the rollback stops; PostgreSQL would refuse it anyway.
+    (("postgresql",), CONCURRENT, "PG103", None, None, False, None),  # DROP INDEX names no table
     (None, CLEAN, "DS103", "accounts", "status", True, ACCOUNTS_FILLED),
     (None, CLEAN, "DS103", "accounts", "bio", False, ACCOUNTS_NULL),
     (None, CLEAN, "DS102", "tags", None, False, EMPTY_TABLE),
@@ -142,6 +146,8 @@ def test_the_upgrade_plan_finds_each_code_with_the_live_facts(project, backend, 
     steps = {s["revision"]: s for s in plan["steps"]}
     assert steps[CLEAN]["findings"] == steps[CLEAN_END]["findings"] == []
     if backend == "postgresql":  # the non-locking forms are in the SQL, and pass
+        assert steps[CONCURRENT]["findings"] == []
+        assert "CREATE INDEX CONCURRENTLY" in steps[CONCURRENT]["sql"]
         assert "CREATE INDEX CONCURRENTLY" in steps[CLEAN]["sql"]
         assert steps[CLEAN_END]["sql"].count("NOT VALID") == 2
     refusal = next(f for f in plan["findings"] if f["code"] == "AL102")

@@ -211,6 +211,12 @@ RISKY = [
         lambda op: op.create_foreign_key("fk_posts_user", "posts", "users", ["user_id"], ["id"]),
         [("PG306", "warning", "posts", None, None)],
     ),
+    (
+        "foreign key",
+        MYSQL,
+        lambda op: op.create_foreign_key("fk_posts_user", "posts", "users", ["user_id"], ["id"]),
+        [("MY131", "warning", "posts", None, None)],
+    ),
 ]
 
 
@@ -224,6 +230,58 @@ RISKY = [
 )
 def test_each_code_on_the_sql_alembic_renders(dialect, change, expected):
     assert found(analyze(offline(dialect, change), dialect)) == expected
+
+
+def _create_concurrently(op):
+    op.create_index("ix_users_email", "users", ["email"], postgresql_concurrently=True)
+
+
+def _drop_concurrently(op):
+    op.drop_index("ix_users_email", table_name="users", postgresql_concurrently=True)
+
+
+def _in_autocommit_block(change):
+    def run(op):
+        with op.get_context().autocommit_block():
+            change(op)
+
+    return run
+
+
+@pytest.mark.parametrize("change", [_create_concurrently, _drop_concurrently])
+def test_an_index_changed_concurrently_inside_the_transaction_fails(change):
+    """PostgreSQL refuses CREATE/DROP INDEX CONCURRENTLY in a transaction block: a revision
+    that asks for it outside op.get_context().autocommit_block() fails when it runs (PG103)."""
+    sql = offline("postgresql", change)
+    # Alembic runs each PostgreSQL revision in a transaction: the step starts inside one.
+    assert found(analyze(sql, "postgresql", in_transaction=True)) == [
+        ("PG103", "error", "users" if change is _create_concurrently else None, None, None)
+    ]
+    assert found(analyze("BEGIN;\n" + sql, "postgresql")) == found(
+        analyze(sql, "postgresql", in_transaction=True)
+    )
+    assert analyze(sql, "postgresql") == []  # no transaction open: it runs
+    # In an autocommit block Alembic commits first, and opens the next transaction after it.
+    block = offline("postgresql", _in_autocommit_block(change))
+    assert "COMMIT;" in block and analyze(block, "postgresql", in_transaction=True) == []
+    # Without CONCURRENTLY it runs, and locks: PG101/PG102. Elsewhere: nothing to say.
+    plain = analyze(sql.replace("CONCURRENTLY ", ""), "postgresql", in_transaction=True)
+    assert [f.code for f in plain] == ["PG101" if change is _create_concurrently else "PG102"]
+    assert analyze(sql, "sqlite", in_transaction=True) == []
+
+
+def test_a_concurrent_index_on_a_table_the_step_creates_still_fails_in_its_transaction():
+    sql = offline(
+        "postgresql",
+        lambda op: (
+            op.create_table(
+                "t", sa.Column("id", sa.Integer, primary_key=True), sa.Column("e", sa.Text)
+            ),
+            op.create_index("ix_t_e", "t", ["e"], postgresql_concurrently=True),
+        ),
+    )
+    assert [f.code for f in analyze(sql, "postgresql", in_transaction=True)] == ["PG103"]
+    assert analyze(sql, "postgresql") == []
 
 
 @pytest.mark.parametrize(

@@ -24,6 +24,7 @@ Only a timeout this write set is retried; one write on several databases is neve
 
 from __future__ import annotations
 
+import logging
 import random
 import time
 from collections.abc import Callable
@@ -55,6 +56,8 @@ _READS = ("SELECT", "SHOW", "DESCRIBE", "DESC", "EXPLAIN", "SET")
 # How long a retry waits for the run lock of the previous attempt's session to be released:
 # its server process ends just after the client closed the connection.
 _RUN_LOCK_WAIT = 2.0
+
+log = logging.getLogger(__name__)
 
 
 class LockTimeouts:
@@ -144,6 +147,14 @@ class LockTimeouts:
         self.timer.forget_after_failure(kept)
         self._committing = None
         self.on_retry(self.retries)
+        retry = self.retries[-1]
+        log.warning(
+            "revision %s timed out waiting for a lock (attempt %d): retried in %.0f ms",
+            running.revision,
+            self.attempts,
+            retry["backoff_ms"],
+            extra={"event": "lock_retry", "operation_id": self.timer.operation_id, **retry},
+        )
         time.sleep(backoff)
         return True
 

@@ -107,7 +107,7 @@ def make_plan(
     for step in rendered.steps:
         dialect = svc.binds.engines[step.bind].dialect.name
         columns = step.columns.get if step.columns is not None else None
-        found = [] if step.error else analyze(step.sql, dialect, columns)
+        found = [] if step.error else analyze(step.sql, dialect, columns, step.in_transaction)
         found += alembic_findings(
             step, opposite.get((step.bind, step.revision)), svc.version_table.name
         )

@@ -19,6 +19,7 @@ from alembic.runtime.migration import RevisionStep
 
 from api.service.binds import DEFAULT
 from api.service.copy_run import run_on_copy
+from api.service.risk import in_transaction_after
 from api.service.runner import StepsFailed, StepTimer, run_env
 from api.service.sqlite_copy import StatementLog, copyable
 
@@ -49,6 +50,8 @@ class StepSQL:
     failed_on_copy: bool = False
     # Table -> its columns when the step starts (read on a copy; None when rendered offline).
     columns: dict[str, list[str]] | None = None
+    # Whether the step starts inside a transaction opened before its SQL (rendered offline).
+    in_transaction: bool = False
 
 
 @dataclass
@@ -148,10 +151,18 @@ def _offline(svc, graph, config, plan, heads, offline_only: bool) -> Rendered:
             timer=timer,
             binds=svc.binds,
         )
+    read: dict[int, tuple[int, bool]] = {}  # buffer -> how far read, transaction open there
     for i, (step, buffer, start) in enumerate(starts):
         later = [pos for s, b, pos in starts[i + 1 :] if b is buffer]
-        step.sql = buffer.getvalue()[start : later[0] if later else None]
+        text = buffer.getvalue()
+        step.sql = text[start : later[0] if later else None]
         step.error = failures.get(step.revision)
+        # What came before the step (the chain's BEGIN, earlier steps' COMMIT and BEGIN
+        # around an autocommit_block()) says whether its statements run in a transaction.
+        pos, open_ = read.get(id(buffer), (0, False))
+        dialect = svc.binds.engines[step.bind].dialect.name
+        step.in_transaction = in_transaction_after(text[pos:start], dialect, open_)
+        read[id(buffer)] = (start, step.in_transaction)
     return Rendered([s for s, _, _ in starts], dict(timer.heads))
 
 

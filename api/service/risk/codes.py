@@ -41,6 +41,8 @@ CODES: dict[str, Code] = {
         # PostgreSQL: locks and rewrites.
         Code("PG101", WARNING, "Index created without CONCURRENTLY: writes wait"),
         Code("PG102", WARNING, "Index dropped without CONCURRENTLY: reads and writes wait"),
+        # Atlas's "missing txmode none": in Alembic, outside op.get_context().autocommit_block().
+        Code("PG103", ERROR, "Index created or dropped CONCURRENTLY inside a transaction: fails"),
         Code("PG104", WARNING, "PRIMARY KEY added under an ACCESS EXCLUSIVE lock"),
         Code("PG105", WARNING, "UNIQUE constraint added under an ACCESS EXCLUSIVE lock"),
         Code("PG301", WARNING, "Column type changed: the table may be rewritten"),
@@ -53,6 +55,8 @@ CODES: dict[str, Code] = {
         Code("MY101", WARNING, "NOT NULL column without a DEFAULT: existing rows get zero values"),
         # Atlas's later list numbers a column type change MY130; its docs before that have none.
         Code("MY130", WARNING, "Column redefined (MODIFY/CHANGE): a type change copies the table"),
+        # Atlas's later list too: with foreign_key_checks on, only ALGORITHM=COPY adds one.
+        Code("MY131", WARNING, "Foreign key added: the table is copied, writes wait"),
         # Ours, for Alembic (Atlas has no revision scripts to read).
         Code("AL101", WARNING, "Downgrade does nothing while its upgrade changes the schema"),
         Code("AL102", ERROR, "Downgrade raises NotImplementedError"),

@@ -82,6 +82,14 @@ def _one(
             f"while writes to {on}{referenced} wait.",
             **where,
         )
+    elif isinstance(kind, exp.ForeignKey) and step.mysql:
+        step.add(
+            "MY131",
+            statement,
+            f"Adds foreign key{named} to {on}: with foreign_key_checks on, MySQL and MariaDB "
+            "copy the whole table and block writes until the copy is done.",
+            **where,
+        )
 
 
 def _columns(unique: exp.UniqueColumnConstraint) -> list[str]:

@@ -40,14 +40,18 @@ _SCANNERS = {
 }
 _LEADING_COMMENTS = re.compile(r"(?:\s+|--[^\n]*|/\*.*?\*/|\#[^\n]*)*", re.S)
 
-# The first keywords of the statements that can produce a finding. Everything else (the
-# version table's INSERT/UPDATE/DELETE, BEGIN/COMMIT, SET, SELECT, COMMENT ON, CREATE TYPE,
-# data migrations) is skipped before any parsing.
+# The first keywords of the statements that can produce a finding, and on PostgreSQL those
+# that open or close a transaction (BEGIN, COMMIT, as Alembic writes them around an
+# autocommit_block()). Everything else (the version table's INSERT/UPDATE/DELETE, SET,
+# SELECT, COMMENT ON, CREATE TYPE, data migrations) is skipped before any parsing.
 _HEAD = re.compile(
     r"""(?P<kind>ALTER\s+TABLE | DROP\s+(?:TABLE|SCHEMA|DATABASE|INDEX)
-        | CREATE\s+(?:UNIQUE\s+)?INDEX | CREATE\s+TABLE | INSERT\s+INTO | RENAME\s+TABLE)\b""",
+        | CREATE\s+(?:UNIQUE\s+)?INDEX | CREATE\s+TABLE | INSERT\s+INTO | RENAME\s+TABLE
+        | BEGIN | START\s+TRANSACTION | COMMIT)\b""",
     re.I | re.X,
 )
+OPENS = frozenset({"BEGIN", "START TRANSACTION"})
+CLOSES = frozenset({"COMMIT"})
 _NAME = r"""(?:"[^"]+"|`[^`]+`|[\w$]+)"""
 # A table's name after CREATE TABLE / INSERT INTO, read without parsing the (long) rest.
 _TABLE_NAME = re.compile(rf"\s*(?:IF\s+NOT\s+EXISTS\s+)?({_NAME}(?:\s*\.\s*{_NAME})?)", re.I)
@@ -91,6 +95,8 @@ def _candidate(chunk: str, dialect: str) -> Iterator[Statement]:
     kind = " ".join(head["kind"].upper().split())
     if kind == "CREATE INDEX" and dialect != "postgres":
         return  # only PostgreSQL's index builds lock; elsewhere only a unique one can fail
+    if kind in OPENS | CLOSES and dialect != "postgres":
+        return  # only PostgreSQL has CONCURRENTLY, which a transaction refuses
     table = None
     if kind in ("CREATE TABLE", "INSERT INTO"):
         name = _TABLE_NAME.match(text, head.end())

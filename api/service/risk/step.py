@@ -26,6 +26,8 @@ class Step:
 
     dialect: str  # sqlglot's name
     columns_before: Callable[[str], list[str] | None] | None
+    # Whether the statement being read runs inside a transaction (BEGIN ... COMMIT).
+    in_transaction: bool = False
     # Tables this step created: what is done to them afterwards risks no existing data.
     created: set[Key] = field(default_factory=set)
     # Tables a batch copy re-created: the indexes that follow it come back as they were.

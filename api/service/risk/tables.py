@@ -68,9 +68,12 @@ def _drop_table(step: Step, statement: str, table: exp.Table) -> None:
 
 
 def drop_index(step: Step, statement: str, index: exp.Table, concurrently: bool = False) -> None:
-    """An index dropped (also by MySQL's ALTER TABLE ... DROP INDEX): PG102 on PostgreSQL."""
+    """An index dropped (also by MySQL's ALTER TABLE ... DROP INDEX): PG102 on PostgreSQL,
+    or PG103 when it is dropped CONCURRENTLY inside a transaction."""
     name = identifier_key(index.this) or ""
     step.dropped_indexes.add(name)
+    if concurrently:
+        _concurrently(step, statement, "Drops", index, schema=index.db or None)
     if not step.postgresql or concurrently or name in step.created_indexes:
         return
     step.add(
@@ -84,13 +87,16 @@ def drop_index(step: Step, statement: str, index: exp.Table, concurrently: bool 
 
 def create_index(step: Step, statement: str, tree: exp.Create) -> None:
     """CREATE [UNIQUE] INDEX: MF101 (MF102 when the same index was dropped just before, as
-    Alembic renders making an index unique) and PG101 without CONCURRENTLY."""
+    Alembic renders making an index unique), PG101 without CONCURRENTLY, and PG103 with it
+    inside a transaction (on any table: PostgreSQL refuses the statement)."""
     index = tree.this
     table = index.args.get("table")
     if not isinstance(index, exp.Index) or not isinstance(table, exp.Table):
         return
     name = identifier_key(index.this) or ""
     step.created_indexes.add(name)
+    if tree.args.get("concurrently"):
+        _concurrently(step, statement, "Creates", index, table=table.name, schema=table.db or None)
     if step.is_new(table_key(table)):
         return  # a new table, or a batch copy putting back the indexes it had
     where = {"table": table.name, "schema": table.db or None}
@@ -116,6 +122,21 @@ def create_index(step: Step, statement: str, tree: exp.Create) -> None:
             table=table.name,
             schema=table.db or None,
         )
+
+
+def _concurrently(step: Step, statement: str, verb: str, index, **where: str | None) -> None:
+    # PostgreSQL refuses CREATE/DROP INDEX CONCURRENTLY in a transaction block; Alembic runs
+    # each revision in one, unless the statement is in op.get_context().autocommit_block().
+    if not step.postgresql or not step.in_transaction:
+        return
+    step.add(
+        "PG103",
+        statement,
+        f"{verb} index {index.name} CONCURRENTLY inside the revision's transaction, which "
+        "PostgreSQL refuses: the revision fails unless the statement runs in "
+        "op.get_context().autocommit_block().",
+        **where,
+    )
 
 
 # sqlglot reads MySQL's RENAME TABLE as a bare Command; its "a TO b" pairs are plain enough.
