@@ -70,8 +70,14 @@ class Chaos:
     def call(self, server, method: str, path: str, request: Request | None = None, **kw) -> Answer:
         call = f"{method} {re.sub(r'/[0-9a-f-]{36}', '/<id>', path.split('?')[0])}"
         answer = Answer(call, time.time(), request=request)
+        # A new connection each time, as a pipeline's curl makes: on a kept-alive one, the
+        # server closing it idle (gunicorn's keepalive, 2 s) as the client reuses it is a reset
+        # that no server fault caused, and would read as a live server that did not answer.
+        headers = {**kw.pop("headers", {}), "Connection": "close"}
         try:
-            r = server.session.request(method, server.url + path, timeout=REQUEST_TIMEOUT, **kw)
+            r = server.session.request(
+                method, server.url + path, timeout=REQUEST_TIMEOUT, headers=headers, **kw
+            )
         except requests.Timeout:
             answer.error = "timeout"
         # A server killed between an answer's headers and its body breaks the body (chunked

@@ -140,12 +140,15 @@ def test_an_operation_the_database_left_mid_way_is_settled_when_it_returns(
     migrations, database_url, proxy
 ):
     migrations.add(FAST, TIP)
-    # Slow when it runs, not when the data-loss guard renders it (as `upgrade --sql` would).
+    # Slow when it runs, not when the data-loss guard renders it (as `upgrade --sql` would);
+    # it says when it has begun, so the cut falls inside it, not between two revisions (that
+    # is a lost lock, tested in test_lock_lost.py).
+    begun = migrations.path.parent / "slow-begun"
     migrations.add(
         SLOW,
         FAST,
-        upgrade="import time\nif not op.get_context().as_sql:\n    time.sleep(1)\n"
-        + table_of(SLOW),
+        upgrade="import time\nif not op.get_context().as_sql:\n"
+        f"    open({str(begun)!r}, 'w').close()\n    time.sleep(1)\n" + table_of(SLOW),
     )
     server = Gunicorn(
         {
@@ -161,7 +164,7 @@ def test_an_operation_the_database_left_mid_way_is_settled_when_it_returns(
             pending = pool.submit(server.post, "/upgrade", json={}, headers=key)
             deadline = time.monotonic() + 20
             # FAST committed, SLOW begun: its progress report is due within 0.5 s, after the cut.
-            while version_rows(database_url) != {FAST}:
+            while not (begun.exists() and version_rows(database_url) == {FAST}):
                 assert time.monotonic() < deadline, "the upgrade never reached the slow revision"
                 time.sleep(0.01)
             proxy.cut("refuse")
