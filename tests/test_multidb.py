@@ -100,6 +100,10 @@ def test_upgrade_migrates_every_bind_on_its_own_database(multidb, database_url, 
     assert op["status"] == "succeeded"
     assert op["binds"]["users"]["to"] == [second]
     assert op["progress"]["done"] == 4  # two revisions on each of two databases
+    # Each bind's step has the digest of the SQL it ran there (its own upgrade_<bind>()).
+    checks = {(c["bind"], c["revision"]): c for c in client.get("/verify").json["revisions"]}
+    assert all(len(c["sql_digest"]) == 64 and c["dialect"] for c in checks.values()), checks
+    assert checks["default", first]["sql_digest"] != checks["users", first]["sql_digest"]
 
 
 def test_downgrade_and_stamp_every_bind(multidb, database_url, users_url):

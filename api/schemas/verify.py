@@ -36,6 +36,21 @@ class RevisionCheckSchema(Schema):
         allow_none=True, metadata={"description": "Who accepted the file as it is now."}
     )
     accepted_at = fields.DateTime(allow_none=True)
+    sql_digest = fields.String(
+        allow_none=True,
+        metadata={
+            "description": "SHA-256 of the SQL this revision's step executed when it was "
+            "applied (statements and parameters, in order, Alembic's version-table updates "
+            "aside); null for a stamp or a revision applied before Migrateway recorded it."
+        },
+    )
+    dialect = fields.String(
+        allow_none=True,
+        metadata={
+            "description": "The database dialect that SQL ran on ('sqlite', 'postgresql', "
+            "'mysql', ...); null where sql_digest is."
+        },
+    )
     diff = fields.String(
         allow_none=True,
         metadata={"description": "file_changed: a unified diff from the file as applied to now."},

@@ -1,7 +1,9 @@
 """What a write records of the revisions it applies: each file's checksum and content, read
-before the run (the code that runs was loaded from them), and the Alembic and SQLAlchemy
-versions; rows of reverted revisions go. Computed from the version table before and after,
-so a stamp, a downgrade and a chain that failed half-way are told as the database tells them.
+before the run (the code that runs was loaded from them), the digest of the SQL each step
+executed (an upgrade's, taken as it ran: api/service/step_digests.py), and the Alembic and
+SQLAlchemy versions; rows of reverted revisions go. Computed from the version table before
+and after, so a stamp, a downgrade and a chain that failed half-way are told as the database
+tells them.
 """
 
 from __future__ import annotations
@@ -14,12 +16,11 @@ import sqlalchemy
 from api.service import file_digests
 from api.service.oplog.applied import RevisionChanges
 from api.service.oplog.record import now
-from api.service.plans import sql_digest
+from api.service.step_digests import StepDigests
 
 if TYPE_CHECKING:
     from api.service import MigrationService
     from api.service.graph import RevisionGraph
-    from api.service.plans import Plan
 
 Heads = dict[str, tuple[str, ...]]
 _VERSIONS = {"alembic_version": alembic.__version__, "sqlalchemy_version": sqlalchemy.__version__}
@@ -31,8 +32,8 @@ class AppliedRecorder:
     def __init__(self, svc: MigrationService, graph: RevisionGraph, kind: str):
         self._svc, self._graph, self._kind = svc, graph, kind
         self._files: dict[str, bytes | None] = {}
-        # (bind, revision) -> the digest of the SQL its step ran, where a plan rendered it.
-        self._sql: dict[tuple[str, str], tuple[str, str]] = {}
+        # Given to the run's StepTimer by an upgrade; a stamp runs no SQL (its rows: null).
+        self.sql = StepDigests()
 
     def prepare(self, steps: list) -> None:
         """Read the files of the revisions ``steps`` will apply, before they run."""
@@ -40,14 +41,6 @@ class AppliedRecorder:
             script = getattr(step, "revision", None)
             if script is not None and getattr(step, "is_upgrade", False):
                 self._file(script.revision)
-
-    def take_sql(self, plan: Plan) -> None:
-        """Keep the digest of each step's SQL that the data-loss guard's plan rendered."""
-        for step in plan.steps:
-            if step.direction == "upgrade":
-                bind = step.bind or "default"
-                dialect = self._svc.binds.engines[bind].dialect.name
-                self._sql[bind, step.revision] = (sql_digest(step.sql), dialect)
 
     def changes(
         self,
@@ -89,7 +82,7 @@ class AppliedRecorder:
         content = self._file(rev)
         if content is None:  # the file went away meanwhile: nothing true to record
             return None
-        digest, dialect = self._sql.get((bind, rev), (None, None))
+        digest, dialect = self.sql.get(bind, rev)
         return record(
             bind,
             rev,

@@ -144,7 +144,7 @@ def _under_lock(
     acknowledged = accepted = None
     if write.kind != "stamp" and not write.sql and (planned or write.plan_id):
         accepted = integrity_gate.check(svc, graph, write, chains)
-        acknowledged = loss_guard.check(svc, graph, config, write, heads, chains, recorder.take_sql)
+        acknowledged = loss_guard.check(svc, graph, config, write, heads, chains)
     op = svc.oplog.start(
         kind=write.kind,
         actor=ctx.actor,
@@ -263,6 +263,7 @@ def _execute(
     create_tenant_schema(svc.engine)  # a tenant schema's first write makes it
     progress = ProgressWriter(svc.oplog, op_id)
     timer = StepTimer(operation_id=op_id, verb=_VERBS[write.kind], on_step=progress)
+    timer.digests = recorder.sql if write.kind == "upgrade" else None  # a stamp runs no SQL
     timer.guard = lock_guard(svc, op_id, held, timer)
     locks = ddl_locks(svc, graph, write.kind, timer, ctx, op_id)
     try:

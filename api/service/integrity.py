@@ -123,7 +123,8 @@ def _applied(graph, ident: str, applied: list[tuple[str, str]]) -> list[tuple[st
 
 def _accepted(graph, check: RevisionCheck, row, ctx: CallContext, at) -> dict:
     """The record of ``check``'s file as it is now, accepted by the caller (when and by which
-    operation it was applied stays as recorded; unknown for one applied before records)."""
+    operation it was applied, and the SQL it ran, stay as recorded; unknown for one applied
+    before records)."""
     with open(check.path, "rb") as handle:
         content = handle.read()
     return record(
@@ -134,6 +135,8 @@ def _accepted(graph, check: RevisionCheck, row, ctx: CallContext, at) -> dict:
         kind=row["kind"] if row is not None else None,
         applied_at=row["applied_at"] if row is not None else None,
         operation_id=row["operation_id"] if row is not None else None,
+        sql_digest=row["sql_digest"] if row is not None else None,
+        dialect=row["dialect"] if row is not None else None,
         accepted_by=ctx.actor,
         accepted_at=at,
     )

@@ -3,7 +3,7 @@ caller sends that plan's ``plan_id``, which says they have seen what it destroys
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict
 from typing import TYPE_CHECKING
@@ -26,12 +26,10 @@ def check(
     write,
     heads: dict[str, tuple[str, ...]],
     chains: dict[str, list],
-    on_plan: Callable[[Plan], None] | None = None,
 ) -> dict | None:
     """Refuse ``write`` when its plan destroys existing data unacknowledged; return what the
     operation log records as acknowledged (None when nothing was). ``chains``: each bind's
-    steps from ``heads``, as Alembic plans them. ``on_plan`` is given the plan, where one was
-    made (its SQL is recorded with the revisions applied).
+    steps from ``heads``, as Alembic plans them.
 
     :raises UnacknowledgedDataLoss: a blocking finding, and no ``plan_id``.
     :raises PreconditionFailed: a ``plan_id`` that is not this plan's (the database or the
@@ -47,8 +45,6 @@ def check(
             raise
         # env.py itself fails: so will the write, which records and reports it as it always has.
         return None
-    if on_plan is not None:
-        on_plan(plan)
     if write.plan_id is not None and write.plan_id != plan.plan_id:
         raise exceptions.PreconditionFailed(
             f"The plan {write.plan_id} no longer describes this change: the database or the "

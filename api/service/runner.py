@@ -20,6 +20,7 @@ from api.service.alembic_env import preserved_logging
 from api.service.binds import DEFAULT, Binds
 from api.service.database import DEFAULT_VERSION_TABLE, VersionTable
 from api.service.results import StepResult
+from api.service.step_digests import StepDigests
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +63,8 @@ class StepTimer:
     # transactional, a revision's own final commit), as api/service/ddl_timeouts.py watches
     # them: a failed revision found here left part of its work in the database.
     committed_within: set[str] = field(default_factory=set)
+    # An upgrade's: the digest of the SQL each step executes (api/service/step_digests.py).
+    digests: StepDigests | None = None
     _proven: bool = False
 
     def forget_after_failure(self, kept: list[StepResult]) -> None:
@@ -72,6 +75,8 @@ class StepTimer:
         self.running = None
         self.committed_within.clear()
         self._proven = False
+        if self.digests is not None:
+            self.digests.end()
 
     def checkpoint(self, commit: bool) -> None:
         """Run the guard before a step or a commit, once per gap between two steps: the
@@ -97,8 +102,12 @@ class StepTimer:
             )
             if self.on_step is not None:
                 self.on_step(len(self.done), self.running.revision)
+            if self.digests is not None:
+                self.digests.begin(self.bind or DEFAULT, self.running.revision)
             start = time.perf_counter()
             yield step
+            if self.digests is not None:
+                self.digests.end()
             done = StepResult(self.running.revision, self.running.message, elapsed_ms(start))
             self.done.append(done)
             self.by_bind.setdefault(self.bind or DEFAULT, []).append(done)
@@ -172,6 +181,8 @@ def _on_configure(
             return
         if bind is not None:
             bind(connection)
+        if timer.digests is not None:
+            timer.digests.watch(connection, timer.bind or DEFAULT, used)
         if timer.guard is not None and context.impl.transactional_ddl:
             event.listen(connection, "commit", lambda _connection: timer.checkpoint(commit=True))
 

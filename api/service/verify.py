@@ -35,6 +35,8 @@ class RevisionCheck:
     current_sha256: str | None = None
     accepted_by: str | None = None
     accepted_at: datetime | None = None
+    sql_digest: str | None = None
+    dialect: str | None = None
     diff: str | None = None
     path: str | None = None
 
@@ -67,6 +69,8 @@ def check_revision(
         current_sha256=current,
         accepted_by=row["accepted_by"] if row is not None else None,
         accepted_at=row["accepted_at"] if row is not None else None,
+        sql_digest=row["sql_digest"] if row is not None else None,
+        dialect=row["dialect"] if row is not None else None,
         diff=shown,
         path=path,
     )

@@ -24,6 +24,8 @@ applied_revisions = sa.Table(
     sa.Column("content", sa.LargeBinary().with_variant(mysql.MEDIUMBLOB(), "mysql", "mariadb")),
     # The revisions it follows, so that /verify walks down past a file that is gone.
     sa.Column("down_revisions", Json),
+    # SHA-256 of the SQL the revision's step executed, and on which dialect (an upgrade's;
+    # null for a stamp): api/service/step_digests.py.
     sa.Column("sql_digest", sa.String(64)),
     sa.Column("dialect", sa.String(32)),
     sa.Column("alembic_version", sa.String(32)),
