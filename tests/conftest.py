@@ -189,6 +189,48 @@ def projects(tmp_path_factory):
     return Projects(tmp_path_factory.mktemp("projects"))
 
 
+@pytest.fixture(scope="session")
+def shop(tmp_path_factory):
+    """A Flask-SQLAlchemy project with two binds (tests/multidb_projects.py)."""
+    from tests import multidb_projects
+
+    return multidb_projects.flask_multidb(tmp_path_factory.mktemp("shop") / "project")
+
+
+@pytest.fixture
+def users_url(backend, database_url, tmp_path):
+    """A second new database on the same server, for the "users" bind."""
+    (tmp_path / "users").mkdir()
+    with databases.fresh_database(databases.servers()[backend], tmp_path / "users") as url:
+        yield url
+
+
+@pytest.fixture
+def isolated_imports(monkeypatch):
+    """The service puts a project's prepend_sys_path on sys.path (tests/alembic_project.py):
+    undo it after the test, and forget the project's package."""
+    import sys
+
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    before = set(sys.modules)
+    yield
+    for name in set(sys.modules) - before:
+        if name.startswith("shop_"):
+            del sys.modules[name]
+
+
+@pytest.fixture
+def close_app():
+    """Call it with each app a test creates itself: its engine is disposed of after the test."""
+    from api import db
+
+    apps = []
+    yield apps.append
+    for app in apps:
+        with app.app_context():
+            db.engine.dispose()
+
+
 @pytest.fixture
 def forget_imports():
     """Tests load applications that share a package name from different directories:

@@ -6,11 +6,16 @@ from __future__ import annotations
 import io
 from collections.abc import Callable
 
+import pytest
 import sqlalchemy as sa
 from alembic.migration import MigrationContext
 from alembic.operations import Operations
 
 Change = Callable[[Operations], object]
+
+# The dialects a case names: every one, and MySQL's two.
+ALL = ("postgresql", "mysql", "mariadb", "sqlite")
+MYSQL = ("mysql", "mariadb")
 
 # The tables a batch copy's tests start from (SQLite), with the columns each has.
 BATCH_TABLES = (
@@ -19,6 +24,14 @@ BATCH_TABLES = (
     "CREATE TABLE posts (id INTEGER NOT NULL PRIMARY KEY, user_id INTEGER)",
 )
 COLUMNS_BEFORE = {"users": ["id", "name", "email"], "posts": ["id", "user_id"]}
+
+
+@pytest.fixture(autouse=True)
+def collect_garbage():
+    """Replaces conftest's collection after each test in a module that imports it: the cases
+    on offline SQL are pure (the one engine a batch copy opens is disposed of), and a full
+    collection after each of them would be most of their time."""
+    yield
 
 
 def offline(dialect: str, change: Change) -> str:

@@ -17,10 +17,10 @@ from api.config import load_config
 from api.rollouts.celery_app import CeleryExecutor
 from api.service.idempotency import fingerprint
 from api.service.progress import PROGRESS_INTERVAL
+from tests.audited_rollouts import close
 from tests.databases import server_port
 from tests.servers import Gunicorn, Proxy
 from tests.test_celery_rollouts import R1, R2, R3, audit, body, broker, fleet, start_worker, tenants  # noqa: F401
-from tests.test_rollouts import close
 from tests.tokens import authorized
 
 ASYNC = {"Prefer": "respond-async"}

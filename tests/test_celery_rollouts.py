@@ -18,10 +18,10 @@ from api.config import load_config
 from api.rollouts.celery_app import LOST_RUNS, CeleryExecutor
 from api.service.progress import PROGRESS_INTERVAL
 from tests import celery_workers
+from tests.audited_rollouts import audit, close
 from tests.databases import version_rows
 from tests.revision_graph import MigrationsDir
 from tests.servers import Gunicorn
-from tests.test_rollouts import audit, close
 from tests.tokens import authorized
 
 R1, R2, R3 = "a0d17000001a", "a0d17000002b", "a0d17000003c"

@@ -1,68 +1,16 @@
 """GET /revisions/graph: the revision graph as DOT, SVG and Mermaid, marked with where the
-database is, for linear, branched and merged histories."""
+database is, for linear, branched and merged histories. Choosing the format and the renderer:
+tests/test_graph_rendering.py."""
 
 from __future__ import annotations
-
-import time
 
 import pytest
 import sqlalchemy as sa
 
-from api import create_app, db
-from api.config import ConfigurationError, load_config
+from api import db
 from tests.graph_formats import dot_to_svg, read_mermaid, read_svg, require_dot
-from tests.revision_graph import ALL, BASE, FEATURE, MAIN, MERGE, SECOND, TIP, MigrationsDir
-from tests.revision_graph import standard_graph as merged_graph
-from tests.tokens import authorized
-
-L1, L2, L3 = "1111aaaa0001", "1111aaaa0002", "2222bbbb0003"
-B_BASE, B_LEFT, B_RIGHT = "3333cccc0001", "4444dddd0002", "5555eeee0003"
-
-
-def linear_graph(path):
-    migrations = MigrationsDir(path)
-    migrations.add(L1, None, message="create account")
-    migrations.add(L2, L1, message="create item")
-    migrations.add(L3, L2, message="create audit")
-    return migrations
-
-
-def branched_graph(path):
-    """Two heads from one branch point, not merged (yet)."""
-    migrations = MigrationsDir(path)
-    migrations.add(B_BASE, None, message="create account")
-    migrations.add(B_LEFT, B_BASE, message="left", branch_labels=("left",))
-    migrations.add(B_RIGHT, B_BASE, message="right")
-    return migrations
-
-
-# Each history: how to build it, its revisions, its edges (parent, child).
-HISTORIES = {
-    "linear": (linear_graph, [L1, L2, L3], {(L1, L2), (L2, L3)}),
-    "branched": (branched_graph, [B_BASE, B_LEFT, B_RIGHT], {(B_BASE, B_LEFT), (B_BASE, B_RIGHT)}),
-    "merged": (
-        merged_graph,
-        list(ALL),
-        {(BASE, SECOND), (SECOND, FEATURE), (SECOND, MAIN), (MAIN, MERGE), (FEATURE, MERGE)},
-    ),
-}
-HISTORIES["merged"][2].add((MERGE, TIP))
-
-
-def make_client(migrations, database_url, **config):
-    app = create_app(
-        {"DATABASE_URL": database_url, "MIGRATIONS_DIR": str(migrations.path), **config}
-    )
-    return app, authorized(app.test_client())
-
-
-@pytest.fixture
-def close_app():
-    apps = []
-    yield apps.append
-    for app in apps:
-        with app.app_context():
-            db.engine.dispose()
+from tests.graph_histories import HISTORIES, MID_WAY, make_client
+from tests.revision_graph import ALL, BASE, FEATURE, MAIN, MERGE, SECOND, TIP
 
 
 def drawn(client, fmt: str, revisions: list[str]):
@@ -142,25 +90,6 @@ def test_a_database_mid_way_is_marked_in_every_format(client, database_url):
     assert states == {**dict.fromkeys(ALL, "applied"), TIP: "current"}
 
 
-# Each history with its database mid-way: the revision it is upgraded to, and then the mark of
-# each revision.
-MID_WAY = {
-    "linear": (L2, {L1: "applied", L2: "current", L3: "pending"}),
-    "branched": (B_LEFT, {B_BASE: "applied", B_LEFT: "current", B_RIGHT: "pending"}),
-    "merged": (
-        MERGE,
-        {
-            BASE: "applied",
-            SECOND: "applied",
-            FEATURE: "applied",
-            MAIN: "applied",
-            MERGE: "current",
-            TIP: "pending",
-        },
-    ),
-}
-
-
 @pytest.mark.parametrize("fmt", ["dot", "svg", "mermaid"])
 @pytest.mark.parametrize("history", list(HISTORIES))
 def test_each_history_mid_way_is_marked_in_each_format(
@@ -210,77 +139,6 @@ def test_messages_are_escaped_and_shown_as_written(migrations, database_url, sql
     finally:
         with app.app_context():
             db.engine.dispose()
-
-
-def test_accept_chooses_the_format_and_format_wins(client, sqlite_only):
-    require_dot()
-    cases = [
-        ({}, "", "text/vnd.graphviz"),
-        ({"Accept": "*/*"}, "", "text/vnd.graphviz"),
-        ({"Accept": "image/svg+xml"}, "", "image/svg+xml"),
-        ({"Accept": "text/html,image/svg+xml;q=0.9"}, "", "image/svg+xml"),
-        ({"Accept": "text/plain"}, "", "text/plain"),
-        ({"Accept": "application/json"}, "", "text/vnd.graphviz"),
-        ({"Accept": "image/svg+xml"}, "?format=dot", "text/vnd.graphviz"),
-        ({}, "?format=svg", "image/svg+xml"),
-    ]
-    for headers, query, media_type in cases:
-        r = client.get("/revisions/graph" + query, headers=headers)
-        assert r.status_code == 200 and r.mimetype == media_type, (headers, query)
-    svg = client.get("/revisions/graph?format=svg")
-    assert "default-src 'none'" in svg.headers["Content-Security-Policy"]
-
-
-@pytest.mark.parametrize(
-    "query", ["?format=png", "?format=", "?format=dot&format=svg", "?x=1", "?limit=0"]
-)
-def test_a_bad_query_is_a_problem(client, sqlite_only, query):
-    r = client.get("/revisions/graph" + query)
-    assert r.status_code == 400 and r.content_type == "application/problem+json"
-    assert r.get_json()["type"] == "urn:migrateway:problem:invalid-request"
-
-
-def test_without_dot_svg_is_a_problem_and_dot_still_works(
-    migrations, database_url, sqlite_only, tmp_path, close_app
-):
-    """Graphviz missing, simulated by GRAPHVIZ_DOT naming a program that does not exist."""
-    app, client = make_client(migrations, database_url, GRAPHVIZ_DOT=str(tmp_path / "no-dot"))
-    close_app(app)
-    r = client.get("/revisions/graph", headers={"Accept": "image/svg+xml"})
-    assert r.status_code == 501 and r.content_type == "application/problem+json"
-    problem = r.get_json()
-    assert problem["type"] == "urn:migrateway:problem:renderer-unavailable"
-    assert "apt-get install graphviz" in problem["detail"] and "GRAPHVIZ_DOT" in problem["detail"]
-    assert client.get("/revisions/graph").status_code == 200
-    assert client.get("/revisions/graph?format=mermaid").status_code == 200
-    # A directory is no program either.
-    app, client = make_client(migrations, database_url, GRAPHVIZ_DOT=str(tmp_path))
-    close_app(app)
-    assert client.get("/revisions/graph?format=svg").status_code == 501
-
-
-def test_a_slow_render_is_stopped(migrations, database_url, sqlite_only, tmp_path, close_app):
-    slow = tmp_path / "slow-dot"
-    slow.write_text("#!/bin/sh\nexec sleep 30\n")
-    slow.chmod(0o755)
-    app, client = make_client(
-        migrations, database_url, GRAPHVIZ_DOT=str(slow), GRAPHVIZ_TIMEOUT=0.3
-    )
-    close_app(app)
-    started = time.monotonic()
-    r = client.get("/revisions/graph?format=svg")
-    assert time.monotonic() - started < 5
-    assert r.status_code == 503
-    assert r.get_json()["type"] == "urn:migrateway:problem:render-timed-out"
-
-
-def test_graphviz_settings_are_read_and_checked(tmp_path):
-    config = load_config({"GRAPHVIZ_DOT": "/opt/dot", "GRAPHVIZ_TIMEOUT": "2.5"}, str(tmp_path))
-    assert config["GRAPHVIZ_DOT"] == "/opt/dot" and config["GRAPHVIZ_TIMEOUT"] == 2.5
-    defaults = load_config({}, str(tmp_path))
-    assert defaults["GRAPHVIZ_DOT"] == "dot" and defaults["GRAPHVIZ_TIMEOUT"] == 10.0
-    with pytest.raises(ConfigurationError, match="GRAPHVIZ_TIMEOUT"):
-        load_config({"GRAPHVIZ_TIMEOUT": "never"}, str(tmp_path))
 
 
 def test_a_database_at_a_revision_the_directory_lacks_is_still_drawn(

@@ -154,7 +154,7 @@ def test_a_concurrent_index_inside_the_revisions_transaction_is_found_before_it_
 ):
     """postgresql_concurrently=True without op.get_context().autocommit_block(): the plan says
     PostgreSQL will refuse it (PG103), and running it fails as said. (In the block it has no
-    finding, and runs: tests/test_plan_findings.py, tests/test_ddl_lock_timeout.py.)"""
+    finding, and runs: tests/test_plan_findings.py, tests/test_ddl_concurrent_index.py.)"""
     migrations = MigrationsDir(tmp_path / "migrations")
     migrations.add(USERS, upgrade=_create("users"), downgrade=_drop("users"))
     index = "op.create_index('ix_users_id', 'users', ['id'], postgresql_concurrently=True)"

@@ -11,10 +11,10 @@ import pytest
 
 from api.config import PROJECT_ROOT
 from api.service.graph_cache import GraphCache
+from tests.audited_rollouts import FAIL, R2, R3, audited, audited_directory
 from tests.databases import tables, version_rows
 from tests.revision_graph import ALL, MERGE, TIP, upgrade_order
 from tests.servers import Gunicorn
-from tests.test_rollouts import FAIL, R2, R3, audited, audited_directory
 from tests.tokens import FULL, READER
 
 pytestmark = pytest.mark.usefixtures("sqlite_only")

@@ -16,9 +16,9 @@ import pytest
 
 from api.service.oplog.rollout_records import STALE
 from tests import databases
+from tests.audited_rollouts import R1, R2, R3, audit, audited, audited_directory, settled
 from tests.conftest import reachable_server
 from tests.servers import Gunicorn
-from tests.test_rollouts import R1, R2, R3, audit, audited, audited_directory, settled
 
 pytestmark = pytest.mark.usefixtures("postgresql_only")
 

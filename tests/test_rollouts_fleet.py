@@ -12,8 +12,8 @@ import sqlalchemy as sa
 
 from api import create_app
 from tests import databases
+from tests.audited_rollouts import R1, R2, audit, audited_directory, close, settled
 from tests.conftest import reachable_server
-from tests.test_rollouts import R1, R2, audit, audited_directory, close, settled
 from tests.tokens import authorized
 
 

@@ -1,107 +1,36 @@
 """DDL lock timeouts: a revision stuck behind another session's lock gives up, is retried from
-where the database is, and fails cleanly when the lock never frees; CONCURRENTLY works."""
+where the database is, and fails cleanly when the lock never frees."""
 
 from __future__ import annotations
 
 import json
-import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 import pytest
 import sqlalchemy as sa
 
 from api import create_app, db
-from api.config import ConfigurationError, load_config
 from api.logs import JsonFormatter
 from tests.databases import version_rows
-from tests.revision_graph import MigrationsDir, alembic_init
+from tests.ddl_locks import (
+    ACCOUNTS,
+    ADD_NOTE,
+    ALTER,
+    INDEX,
+    accounts_then_note,
+    columns,
+    held_lock,
+    release_after_first_retry,
+)
+from tests.revision_graph import alembic_init
 from tests.test_failures import assert_problem
 from tests.tokens import authorized
-
-ACCOUNTS, ALTER, INDEX = "a0000000001", "a0000000002", "a0000000003"
-
-CREATE_ACCOUNTS = """op.create_table('accounts', sa.Column('id', sa.Integer, primary_key=True),
-    sa.Column('name', sa.String(50)))
-op.execute("INSERT INTO accounts (id, name) VALUES (1, 'ann'), (2, 'bob'), (3, 'ann')")"""
-ADD_NOTE = "op.add_column('accounts', sa.Column('note', sa.Text))"
 
 
 @pytest.fixture
 def migrations(tmp_path):
     """accounts (with rows, a name twice), then a revision that alters it."""
-    migrations = MigrationsDir(tmp_path / "migrations")
-    migrations.add(
-        ACCOUNTS,
-        None,
-        message="accounts",
-        upgrade=CREATE_ACCOUNTS,
-        downgrade="op.drop_table('accounts')",
-    )
-    migrations.add(
-        ALTER,
-        ACCOUNTS,
-        message="note on accounts",
-        upgrade=ADD_NOTE,
-        downgrade="op.drop_column('accounts', 'note')",
-    )
-    return migrations
-
-
-def _service(app):
-    return app.extensions["migrateway"]
-
-
-@contextmanager
-def held_lock(database_url: str) -> Iterator[threading.Event]:
-    """Another session reading accounts in an open transaction: ALTER TABLE waits for it
-    (PostgreSQL ACCESS SHARE, MariaDB a shared metadata lock). Set the event to end it."""
-    engine = sa.create_engine(database_url)
-    release = threading.Event()
-    started = threading.Event()
-
-    def hold():
-        with engine.connect() as conn:
-            conn.execute(sa.text("SELECT * FROM accounts")).all()
-            started.set()
-            release.wait(30)
-            conn.rollback()
-
-    thread = threading.Thread(target=hold)
-    thread.start()
-    started.wait(10)
-    try:
-        yield release
-    finally:
-        release.set()
-        thread.join()
-        engine.dispose()
-
-
-def release_after_first_retry(app, release: threading.Event) -> threading.Thread:
-    """Free the lock once the operation log shows a retry (while the write waits its backoff)."""
-    log = _service(app).oplog
-
-    def watch():
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline and not release.is_set():
-            running = log.running()
-            if running is not None and running.retries:
-                release.set()
-            time.sleep(0.02)
-
-    thread = threading.Thread(target=watch)
-    thread.start()
-    return thread
-
-
-def columns(database_url: str) -> set[str]:
-    engine = sa.create_engine(database_url)
-    try:
-        return {c["name"] for c in sa.inspect(engine).get_columns("accounts")}
-    finally:
-        engine.dispose()
+    return accounts_then_note(tmp_path / "migrations")
 
 
 def test_a_revision_that_timed_out_is_retried_once_the_lock_is_free(
@@ -239,105 +168,3 @@ def test_a_revision_that_changed_something_first_is_retried_only_where_that_roll
     assert problem["attempts"] == 1 and "retries" not in problem
     assert "not retried: part of that revision may have stayed applied" in problem["detail"]
     assert problem["partial_possible"] is True and version_rows(database_url) == {ALTER}
-
-
-def test_create_index_concurrently_runs_under_the_service_lock(
-    client, migrations, database_url, postgresql_only
-):
-    migrations.add(
-        INDEX,
-        ALTER,
-        message="index names",
-        upgrade="with op.get_context().autocommit_block():\n"
-        "    op.create_index('ix_accounts_name', 'accounts', ['name'], "
-        "postgresql_concurrently=True)",
-    )
-    r = client.post("/upgrade", json={"ddl_lock_timeout": 5})
-    assert r.status_code == 200, r.get_json()
-    assert version_rows(database_url) == {INDEX}
-    assert invalid_indexes(database_url) == set()
-
-
-def test_a_concurrent_index_left_invalid_is_named(
-    client, migrations, database_url, postgresql_only
-):
-    migrations.add(
-        INDEX,
-        ALTER,
-        message="unique names",
-        upgrade="with op.get_context().autocommit_block():\n"
-        "    op.create_index('ux_accounts_name', 'accounts', ['name'], unique=True, "
-        "postgresql_concurrently=True)",
-    )
-    problem = assert_problem(client.post("/upgrade"), 422, "migration-failed")
-    assert problem["failed_revision"] == INDEX and "lock_timeout" not in problem
-    assert problem["invalid_indexes"] == [
-        {"schema": "public", "index": "ux_accounts_name", "table": "accounts"}
-    ]
-    assert "INVALID index ux_accounts_name on accounts" in problem["detail"]
-    # The index was committed before its build failed: part of the revision stayed.
-    assert problem["partial_possible"] is True and "autocommit block" in problem["detail"]
-    assert invalid_indexes(database_url) == {"ux_accounts_name"}
-    assert version_rows(database_url) == {ALTER}
-
-
-def invalid_indexes(database_url: str) -> set[str]:
-    engine = sa.create_engine(database_url)
-    try:
-        with engine.connect() as conn:
-            return set(
-                conn.scalars(
-                    sa.text(
-                        "SELECT c.relname FROM pg_index i JOIN pg_class c "
-                        "ON c.oid = i.indexrelid WHERE NOT i.indisvalid"
-                    )
-                )
-            )
-    finally:
-        engine.dispose()
-
-
-def test_sqlite_ignores_the_timeout(client, database_url, sqlite_only):
-    r = client.post("/upgrade", json={"ddl_lock_timeout": 0.5, "ddl_lock_retries": 0})
-    assert r.status_code == 200 and r.get_json()["retries"] == []
-    assert version_rows(database_url) == {ALTER}
-
-
-@pytest.mark.usefixtures("sqlite_only")
-@pytest.mark.parametrize(
-    ("path", "body"),
-    [
-        ("/upgrade", {"ddl_lock_timeout": 0}),
-        ("/upgrade", {"ddl_lock_timeout": -1}),
-        ("/upgrade", {"ddl_lock_timeout": 601}),
-        ("/downgrade", {"target": "-1", "ddl_lock_retries": 11}),
-        ("/downgrade", {"target": "-1", "ddl_lock_retries": 1.5}),
-        ("/stamp", {"target": "head", "ddl_lock_timeout": 1}),  # a stamp runs no DDL
-    ],
-)
-def test_bad_lock_settings_are_400(client, database_url, path, body):
-    problem = assert_problem(client.post(path, json=body), 400, "invalid-request")
-    assert set(problem["errors"]) <= {"ddl_lock_timeout", "ddl_lock_retries"}
-    assert version_rows(database_url) == set()
-
-
-@pytest.mark.parametrize(
-    ("environ", "fault"),
-    [
-        ({"DDL_LOCK_TIMEOUT": "abc"}, "DDL_LOCK_TIMEOUT must be seconds"),
-        ({"DDL_LOCK_TIMEOUT": "0"}, "DDL_LOCK_TIMEOUT must be seconds"),
-        ({"DDL_LOCK_TIMEOUT": "nan"}, "DDL_LOCK_TIMEOUT must be seconds"),
-        ({"DDL_LOCK_RETRIES": "-1"}, "DDL_LOCK_RETRIES must be an integer"),
-        ({"DDL_LOCK_RETRIES": "99"}, "DDL_LOCK_RETRIES must be an integer"),
-    ],
-)
-def test_bad_settings_are_refused_at_start(tmp_path, environ, fault):
-    with pytest.raises(ConfigurationError, match=fault):
-        load_config(environ, str(tmp_path))
-
-
-def test_settings_defaults(tmp_path):
-    config = load_config({}, str(tmp_path))
-    assert config["DDL_LOCK_TIMEOUT"] is None and config["DDL_LOCK_RETRIES"] == 3
-    config = load_config({"DDL_LOCK_TIMEOUT": "2.5", "DDL_LOCK_RETRIES": "0"}, str(tmp_path))
-    assert config["DDL_LOCK_TIMEOUT"] == 2.5 and config["DDL_LOCK_RETRIES"] == 0
