@@ -14,12 +14,13 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from api import exceptions
+from api.service import risk
 from api.service.binds import DEFAULT
 from api.service.database import describe_error, reachable
 from api.service.dry_run import needs_connection
 from api.service.file_digests import content_digest, sha256
 from api.service.live_facts import LiveFacts
-from api.service.risk import Finding, analyze
+from api.service.risk import Finding
 from api.service.runner import StepsFailed
 from api.service.step_sql import StepSQL, render_steps
 from api.service.undo_checks import alembic_findings, opposites
@@ -107,7 +108,7 @@ def make_plan(
     for step in rendered.steps:
         dialect = svc.binds.engines[step.bind].dialect.name
         columns = step.columns.get if step.columns is not None else None
-        found = [] if step.error else analyze(step.sql, dialect, columns, step.in_transaction)
+        found = [] if step.error else risk.analyze(step.sql, dialect, columns, step.in_transaction)
         found += alembic_findings(
             step, opposite.get((step.bind, step.revision)), svc.version_table.name
         )

@@ -17,9 +17,9 @@ from typing import TYPE_CHECKING
 import sqlalchemy as sa
 from alembic.runtime.migration import RevisionStep
 
+from api.service import risk
 from api.service.binds import DEFAULT
 from api.service.copy_run import run_on_copy
-from api.service.risk import in_transaction_after
 from api.service.runner import StepsFailed, StepTimer, run_env
 from api.service.sqlite_copy import StatementLog, copyable
 
@@ -161,7 +161,7 @@ def _offline(svc, graph, config, plan, heads, offline_only: bool) -> Rendered:
         # around an autocommit_block()) says whether its statements run in a transaction.
         pos, open_ = read.get(id(buffer), (0, False))
         dialect = svc.binds.engines[step.bind].dialect.name
-        step.in_transaction = in_transaction_after(text[pos:start], dialect, open_)
+        step.in_transaction = risk.in_transaction_after(text[pos:start], dialect, open_)
         read[id(buffer)] = (start, step.in_transaction)
     return Rendered([s for s, _, _ in starts], dict(timer.heads))
 
