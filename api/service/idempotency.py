@@ -11,6 +11,7 @@ import dataclasses
 import hashlib
 import json
 from dataclasses import dataclass
+from datetime import timedelta
 
 from api import exceptions
 from api.service.oplog import (
@@ -22,7 +23,12 @@ from api.service.oplog import (
     Operation,
     OperationLog,
 )
+from api.service.oplog.record import now
 from api.service.results import RunResult, StepResult
+
+# An operation's answer is kept moments after its end; a retry sooner than this after the end
+# is told the operation is in progress rather than that its answer was lost.
+ANSWER_KEPT_WITHIN = timedelta(seconds=5)
 
 
 @dataclass(frozen=True)
@@ -125,6 +131,14 @@ def _from_record(op: Operation) -> RunResult | Accepted:
             f"see GET /operations/{op.id}.",
             operation_id=op.id,
         )
+    if op.sql and op.status != INTERRUPTED and _just_ended(op):
+        # A dry run takes no lock, so a retry can come between its end and its answer being
+        # kept, moments later: that answer is on its way, not lost.
+        raise exceptions.OperationInProgress(
+            f"Operation {op.id} with this key has just ended and its answer is being kept; "
+            "retry in a moment.",
+            operation_id=op.id,
+        )
     if op.status == INTERRUPTED or op.sql:
         what = "stopped before it answered: the process running it ended"
         if op.status != INTERRUPTED:  # a dry run's SQL was in its answer alone
@@ -148,11 +162,22 @@ def _from_record(op: Operation) -> RunResult | Accepted:
             partial_possible=op.partial_possible,
             current=list(op.to) if op.to is not None else None,
         )
+    # Told from the record, not replayed (no Idempotent-Replayed): the first answer is lost.
     return RunResult(
         from_=op.from_,
         to=op.to or (),
         steps=op.steps,
         operation_id=op.id,
-        replayed=True,
+        duration_ms=_elapsed_ms(op),
         retries=op.retries or [],
     )
+
+
+def _just_ended(op: Operation) -> bool:
+    return op.finished_at is not None and now() - op.finished_at < ANSWER_KEPT_WITHIN
+
+
+def _elapsed_ms(op: Operation) -> float:
+    if op.finished_at is None:
+        return 0.0
+    return round((op.finished_at - op.started_at).total_seconds() * 1000, 3)
