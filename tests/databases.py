@@ -94,3 +94,14 @@ def version_rows(url: str, table: str = "alembic_version", schema: str | None = 
             return set(conn.scalars(sa.select(versions.c.version_num)))
     finally:
         engine.dispose()
+
+
+def operation_log(url: str) -> tuple[sa.URL, str | None]:
+    """Where the service keeps ``url``'s operation log (api/service/oplog/store.py): the URL
+    to reach it and the schema of its tables (SQLite: a file beside the database, no schema)."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        return parsed.set(database=f"{parsed.database}.operations.sqlite"), None
+    if parsed.get_backend_name() == "postgresql":
+        return parsed, "migrateway"
+    return parsed, f"{parsed.database}_migrateway"

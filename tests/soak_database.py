@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
 from api.service.lock import is_free
+from tests.databases import operation_log
 from tests.revision_graph import MigrationsDir
 
 SLOW = 0.15  # seconds a revision sleeps on each side of its DDL, so a kill can land inside
@@ -74,16 +75,15 @@ class Database:
         self.engine = sa.create_engine(url)
         self.backend = backend = parsed.get_backend_name()
         self.transactional_ddl = backend == "postgresql"
-        if backend == "sqlite":  # read-only: never create the log's file before the service
-            log_file = f"file:{parsed.database}.operations.sqlite?mode=ro&uri=true"
+        log_url, schema = operation_log(url)
+        if schema is None:  # read-only: never create the log's file before the service
+            log_file = f"file:{log_url.database}?mode=ro&uri=true"
             self.log_engine, self.log_table = (
                 sa.create_engine(f"sqlite:///{log_file}"),
                 "operations",
             )
         else:
-            self.log_engine = self.engine
-            schema = "migrateway" if backend == "postgresql" else f"{parsed.database}_migrateway"
-            self.log_table = f"{schema}.operations"
+            self.log_engine, self.log_table = self.engine, f"{schema}.operations"
 
     def create_audit_table(self) -> None:
         with self.engine.begin() as conn:

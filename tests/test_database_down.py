@@ -14,7 +14,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import make_url
 
 from api import create_app, db
-from tests.databases import server_port, servers, version_rows
+from tests.databases import operation_log, server_port, servers, version_rows
 from tests.revision_graph import SECOND, TIP
 from tests.servers import Gunicorn, Proxy, free_port
 from tests.tokens import authorized
@@ -123,9 +123,8 @@ def table_of(revision: str) -> str:
 
 def logged(database_url: str) -> dict[str, tuple[str, str | None]]:
     """{id: (status, failed_revision)} of the operation log, read directly (see oplog/store.py)."""
-    engine = sa.create_engine(database_url)
-    name = engine.url.database
-    schema = "migrateway" if engine.dialect.name == "postgresql" else f"{name}_migrateway"
+    url, schema = operation_log(database_url)
+    engine = sa.create_engine(url)
     try:
         with engine.connect() as conn:
             rows = conn.exec_driver_sql(

@@ -8,18 +8,13 @@ from datetime import UTC, datetime, timedelta
 import sqlalchemy as sa
 
 from api.service.oplog.record import UtcDateTime
+from tests.databases import operation_log
 from tests.revision_graph import SECOND
 
 
 def forget_answer(database_url: str, op_id: str, ended_ago: float = 0.0) -> None:
     """What a process that stopped between an operation's end and keeping its answer leaves."""
-    url = sa.make_url(database_url)
-    schema = None
-    if url.get_backend_name() == "sqlite":  # the log is a file beside the database
-        url = url.set(database=f"{url.database}.operations.sqlite")
-    else:
-        backend = url.get_backend_name()
-        schema = "migrateway" if backend == "postgresql" else f"{url.database}_migrateway"
+    url, schema = operation_log(database_url)
     ops = sa.table(
         "operations",
         sa.column("id"),

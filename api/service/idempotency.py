@@ -162,22 +162,15 @@ def _from_record(op: Operation) -> RunResult | Accepted:
             partial_possible=op.partial_possible,
             current=list(op.to) if op.to is not None else None,
         )
-    # Told from the record, not replayed (no Idempotent-Replayed): the first answer is lost.
     return RunResult(
         from_=op.from_,
         to=op.to or (),
         steps=op.steps,
         operation_id=op.id,
-        duration_ms=_elapsed_ms(op),
+        duration_ms=op.progress.elapsed_ms,  # from its start to its end, as recorded
         retries=op.retries or [],
     )
 
 
 def _just_ended(op: Operation) -> bool:
     return op.finished_at is not None and now() - op.finished_at < ANSWER_KEPT_WITHIN
-
-
-def _elapsed_ms(op: Operation) -> float:
-    if op.finished_at is None:
-        return 0.0
-    return round((op.finished_at - op.started_at).total_seconds() * 1000, 3)
